@@ -1,0 +1,42 @@
+"""The support_env server: OpenEnv's app plus stateful HTTP sessions.
+
+Configuration (environment variables):
+  PORT                      port to serve on (default 7860)
+  HOST                      interface to bind (default 0.0.0.0)
+  SUPPORT_ENV_MAX_SESSIONS  running episodes allowed, per transport (default 256)
+  SUPPORT_ENV_SESSION_TTL   seconds an idle session lives (default 1800)
+"""
+
+from __future__ import annotations
+
+import os
+
+from openenv.core.env_server.http_server import create_app
+from openenv.core.env_server.types import ConcurrencyConfig
+
+from server.sessions import SessionStore, install_session_routes
+from support_env.environment import SupportEnvironment
+from support_env.models import SupportAction, SupportObservation
+
+MAX_SESSIONS = int(os.environ.get("SUPPORT_ENV_MAX_SESSIONS", "256"))
+SESSION_TTL_S = float(os.environ.get("SUPPORT_ENV_SESSION_TTL", "1800"))
+
+app = create_app(
+    SupportEnvironment,
+    SupportAction,
+    SupportObservation,
+    env_name="support_env",
+    concurrency_config=ConcurrencyConfig(max_concurrent_envs=MAX_SESSIONS, session_timeout=SESSION_TTL_S),
+)
+app.title = "support_env"
+install_session_routes(app, SessionStore(SupportEnvironment, MAX_SESSIONS, SESSION_TTL_S))
+
+
+def main() -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=os.environ.get("HOST", "0.0.0.0"), port=int(os.environ.get("PORT", "7860")))
+
+
+if __name__ == "__main__":
+    main()

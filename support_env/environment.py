@@ -1,0 +1,297 @@
+"""SupportEnvironment: the support queue as an OpenEnv environment.
+
+Tickets come one at a time; closing the current ticket advances the queue.
+Every client mistake is an invalid action inside the episode (reward -0.2,
+counted, explained in `last_action_error`), never an exception, so a
+learning agent is told what went wrong and the episode stays consistent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Callable, Optional
+
+from openenv.core.env_server.interfaces import Environment
+from openenv.core.env_server.types import EnvironmentMetadata
+
+from . import __version__
+from .grading import (
+    PENALTY_INVALID_ACTION,
+    PENALTY_WRONG_FACTS,
+    classification_reward,
+    escalation_reward,
+    grade_episode,
+    grade_reply,
+    reply_reward,
+    search_reward,
+)
+from .kb import KnowledgeBase, default_kb
+from .models import (
+    ACTION_TYPES,
+    CATEGORIES,
+    Grade,
+    HistoryEntry,
+    KBResult,
+    Reward,
+    SupportAction,
+    SupportObservation,
+    SupportState,
+)
+from .progress import SentReply, TicketProgress
+from .scenarios import EpisodeSpec, TicketSpec, build_episode
+
+MAX_STEPS = 50
+MAX_INVALID_ACTIONS = 10
+MAX_QUERY_CHARS = 500
+MAX_REPLY_CHARS = 4000
+MAX_REASON_CHARS = 1000
+
+
+class InvalidAction(Exception):
+    """An action the episode rejects; its message becomes `last_action_error`."""
+
+
+class EpisodeNotStarted(RuntimeError):
+    """step() or state before reset()."""
+
+    def __init__(self) -> None:
+        super().__init__("no episode in progress: call reset() first")
+
+
+class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportState]):
+    """One support-queue episode at a time; one instance per session."""
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+
+    def __init__(self, kb: KnowledgeBase | None = None):
+        super().__init__()
+        self._kb = kb or default_kb()
+        self._spec: EpisodeSpec | None = None
+
+    # --- OpenEnv API -----------------------------------------------------------
+
+    def reset(
+        self,
+        seed: Optional[int] = None,
+        episode_id: Optional[str] = None,
+        task_id: Optional[str] = None,
+    ) -> SupportObservation:
+        """Start `task_id` (default easy_classify). Raises UnknownTaskError for an unknown id."""
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self._spec = build_episode(task_id, seed)
+        self._episode_id = episode_id or uuid.uuid4().hex
+        self._index = 0
+        self._steps = 0
+        self._invalid = 0
+        self._total_reward = 0.0
+        self._progress: list[TicketProgress] = [TicketProgress(self._spec.tickets[0].id)]
+        self._search_results: list[KBResult] = []
+        self._history: list[HistoryEntry] = []
+        self._done = False
+        self._grade: Grade | None = None
+        return self._observation(Reward(value=0.0), error=None)
+
+    def step(self, action: SupportAction, timeout_s: Optional[float] = None, **kwargs: Any) -> SupportObservation:
+        if self._spec is None:
+            raise EpisodeNotStarted()
+        if self._done:
+            return self._observation(Reward(value=0.0), error="the episode is over; call reset() to start another")
+        self._steps += 1
+        error = None
+        try:
+            result, components = self._dispatch(action)
+        except InvalidAction as exc:
+            error = str(exc)
+            self._invalid += 1
+            result, components = f"invalid: {error}", {"invalid_action": PENALTY_INVALID_ACTION}
+        self._end_if_over()
+        if self._done:
+            components["episode_grade"] = self._grade.score
+        reward = Reward(value=round(sum(components.values()), 4), components=components)
+        self._total_reward = round(self._total_reward + reward.value, 4)
+        self._history.append(HistoryEntry(step=self._steps, action=_render(action), result=result, reward=reward.value))
+        return self._observation(reward, error)
+
+    @property
+    def state(self) -> SupportState:
+        if self._spec is None:
+            raise EpisodeNotStarted()
+        current = self._current()
+        return SupportState(
+            episode_id=self._episode_id,
+            step_count=self._steps,
+            task_id=self._spec.task_id,
+            seed=self._spec.seed,
+            difficulty=self._spec.difficulty,
+            done=self._done,
+            current_ticket_id=current.id if current else None,
+            tickets_total=len(self._spec.tickets),
+            tickets_closed=sum(p.closed for p in self._progress),
+            invalid_actions=self._invalid,
+            max_steps=MAX_STEPS,
+            total_reward=self._total_reward,
+            progress=[p.view() for p in self._progress],
+            grade=self._grade,
+        )
+
+    def get_metadata(self) -> EnvironmentMetadata:
+        return EnvironmentMetadata(
+            name="support_env",
+            description="Work the customer-support queue of a cloud API company: classify tickets, search the "
+            "policy knowledge base, reply with correct facts, escalate genuine emergencies, close tickets. "
+            "Deterministic graders score every episode in [0, 1].",
+            version=__version__,
+        )
+
+    # --- actions ---------------------------------------------------------------
+
+    def _dispatch(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        handler = self._handlers().get(action.action_type)
+        if handler is None:
+            raise InvalidAction(f"unknown action_type {action.action_type!r}; valid: {', '.join(ACTION_TYPES)}")
+        return handler(action)
+
+    def _handlers(self) -> dict[str, Callable[[SupportAction], tuple[str, dict[str, float]]]]:
+        return {
+            "classify_ticket": self._classify,
+            "search_kb": self._search,
+            "reply_ticket": self._reply,
+            "escalate_ticket": self._escalate,
+            "close_ticket": self._close,
+        }
+
+    def _classify(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        ticket, progress = self._target(action)
+        category = _required_text(action.category, "category", 50).lower()
+        if category not in CATEGORIES:
+            raise InvalidAction(f"category {action.category!r} is not one of {', '.join(CATEGORIES)}")
+        if progress.classified_as is not None:
+            raise InvalidAction(f"ticket {ticket.id} is already classified as {progress.classified_as}; classification is final")
+        progress.classified_as = category
+        return f"classified {ticket.id} as {category}", self._pay(progress, "classification", classification_reward(ticket.truth, category))
+
+    def _search(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        query = _required_text(action.query, "query", MAX_QUERY_CHARS)
+        hits = self._kb.search(query)
+        self._search_results = [KBResult(article_id=a.id, title=a.title, text=a.body, score=s) for a, s in hits]
+        ids = [a.id for a, _ in hits]
+        ticket, progress = self._spec.tickets[self._index], self._progress[-1]
+        progress.retrieved.update(ids)
+        found = ", ".join(ids) if ids else "no matching articles"
+        return f"search {query[:60]!r} -> {found}", self._pay(progress, "kb_search", search_reward(ticket.truth, ids))
+
+    def _reply(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        ticket, progress = self._target(action)
+        text = _required_text(action.reply_text, "reply_text", MAX_REPLY_CHARS)
+        progress.replies.append(SentReply(text=text, retrieved_before=frozenset(progress.retrieved)))
+        components: dict[str, float] = {}
+        truth = ticket.truth.reply
+        if truth is not None:
+            grade = grade_reply(progress.replies, truth, ticket.customer.plan, self._kb)
+            gain = reply_reward(progress.best_reply_score, grade)
+            progress.best_reply_score = max(progress.best_reply_score, grade.score)
+            if gain > 0:
+                components["reply"] = round(gain, 4)
+            if grade.wrong:
+                components.update(self._pay(progress, "wrong_facts", PENALTY_WRONG_FACTS))
+        return f"reply sent on {ticket.id} ({len(text)} chars)", components
+
+    def _escalate(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        ticket, progress = self._target(action)
+        reason = _required_text(action.reason, "reason", MAX_REASON_CHARS)
+        if progress.escalated:
+            raise InvalidAction(f"ticket {ticket.id} is already escalated")
+        progress.escalated = True
+        progress.escalation_reason = reason
+        name, value = escalation_reward(ticket.truth)
+        return f"escalated {ticket.id} to the on-call team", self._pay(progress, name, value)
+
+    def _close(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        ticket, progress = self._target(action)
+        if not progress.handled:
+            raise InvalidAction(f"ticket {ticket.id} has not been handled: classify, reply to or escalate it before closing")
+        progress.closed = True
+        self._index += 1
+        self._search_results = []
+        if self._index < len(self._spec.tickets):
+            nxt = self._spec.tickets[self._index]
+            self._progress.append(TicketProgress(nxt.id))
+            return f"closed {ticket.id}; next ticket {nxt.id}", {}
+        return f"closed {ticket.id}; the queue is empty", {}
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _target(self, action: SupportAction) -> tuple[TicketSpec, TicketProgress]:
+        """The current ticket, if the action names it."""
+        ticket = self._spec.tickets[self._index]
+        if not action.ticket_id:
+            raise InvalidAction(f"{action.action_type} needs ticket_id (the current ticket is {ticket.id})")
+        if action.ticket_id != ticket.id:
+            raise InvalidAction(f"ticket {action.ticket_id!r} is not the current ticket ({ticket.id}); work the queue in order")
+        return ticket, self._progress[-1]
+
+    @staticmethod
+    def _pay(progress: TicketProgress, item: str, value: float) -> dict[str, float]:
+        """A rubric item's reward, paid at most once per ticket."""
+        if value == 0 or item in progress.paid:
+            return {}
+        progress.paid.add(item)
+        return {item: value}
+
+    def _current(self) -> TicketSpec | None:
+        return self._spec.tickets[self._index] if self._index < len(self._spec.tickets) else None
+
+    def _end_if_over(self) -> None:
+        failed = self._invalid >= MAX_INVALID_ACTIONS
+        if self._current() is None or failed or self._steps >= MAX_STEPS:
+            self._done = True
+            self._grade = grade_episode(self._spec, self._progress, self._kb, failed=failed)
+
+    def _observation(self, reward: Reward, error: str | None) -> SupportObservation:
+        current = self._current()
+        spec = self._spec
+        return SupportObservation(
+            episode_id=self._episode_id,
+            task_id=spec.task_id,
+            seed=spec.seed,
+            difficulty=spec.difficulty,
+            objective=spec.objective,
+            current_ticket=current.view() if current and not self._done else None,
+            tickets_remaining=len(spec.tickets) - self._index,
+            tickets_total=len(spec.tickets),
+            kb_search_results=list(self._search_results),
+            conversation_history=list(self._history),
+            last_action_error=error,
+            steps_remaining=MAX_STEPS - self._steps,
+            invalid_actions=self._invalid,
+            max_invalid_actions=MAX_INVALID_ACTIONS,
+            reward_detail=reward,
+            grade=self._grade,
+            done=self._done,
+            reward=reward.value,
+        )
+
+
+def _required_text(value: Optional[str], field: str, limit: int) -> str:
+    if value is None or not value.strip():
+        raise InvalidAction(f"{field} is required and must not be empty")
+    if len(value) > limit:
+        raise InvalidAction(f"{field} is {len(value)} characters; the limit is {limit}")
+    return value.strip()
+
+
+def _render(action: SupportAction) -> str:
+    """A one-line rendering of an action for the history log."""
+    t = action.action_type
+    if t == "classify_ticket":
+        return f"classify_ticket({action.ticket_id}, {action.category})"
+    if t == "search_kb":
+        return f"search_kb({(action.query or '')[:60]!r})"
+    if t == "reply_ticket":
+        return f"reply_ticket({action.ticket_id}, {len(action.reply_text or '')} chars)"
+    if t == "escalate_ticket":
+        return f"escalate_ticket({action.ticket_id})"
+    if t == "close_ticket":
+        return f"close_ticket({action.ticket_id})"
+    return f"{t[:40]}(...)"

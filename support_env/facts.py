@@ -1,0 +1,245 @@
+"""Facts: the checkable claims a support reply makes.
+
+A policy value such as "14 days" or "600 requests per minute" is reduced to a
+`Quantity` (a kind plus a canonical value) so that "14 days", "fourteen days",
+"two weeks" and "a 14-day window" are one fact. Replies are graded on the
+quantities they state, not on the words around them, which is what makes
+keyword stuffing useless: every extra number is a claim that can be wrong.
+
+Values that are not quantities (console paths, procedures) are `term` facts,
+matched on normalised text against the value and its listed synonyms.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+# --- numbers -----------------------------------------------------------------
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90,
+}
+_SCALES = {"hundred": 100, "thousand": 1000}
+_UNIT_WORDS = "|".join(sorted(_UNITS, key=len, reverse=True))
+_TEN_WORDS = "|".join(_TENS)
+# A spelled-out number: "fourteen", "twenty-four", "two hundred", "ten thousand".
+# Two unit words in a row ("five-ten") are a range, not one number.
+_WORD_NUMBER = rf"(?:(?:(?:{_TEN_WORDS})(?:[\s-]+(?:{_UNIT_WORDS}))?|(?:{_UNIT_WORDS}))(?:\s+(?:hundred|thousand))?)"
+_DIGIT_NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+NUMBER = rf"(?:{_DIGIT_NUMBER}|{_WORD_NUMBER}|an?)"
+
+
+def parse_number(text: str) -> float | None:
+    """Turn "1,500", "12.5", "twenty-four", "a" or "an" into a number."""
+    text = text.strip().lower()
+    if text in ("a", "an"):
+        return 1.0
+    if re.fullmatch(_DIGIT_NUMBER, text):
+        return float(text.replace(",", ""))
+    total, current = 0, 0
+    for word in re.split(r"[\s-]+", text):
+        if word == "and":
+            continue
+        if word in _UNITS:
+            current += _UNITS[word]
+        elif word in _TENS:
+            current += _TENS[word]
+        elif word == "hundred":
+            current = max(current, 1) * 100
+        elif word == "thousand":
+            total += max(current, 1) * 1000
+            current = 0
+        else:
+            return None
+    return float(total + current)
+
+
+# --- quantities --------------------------------------------------------------
+
+_DURATION_MINUTES = {
+    "second": 1 / 60, "minute": 1, "hour": 60, "day": 1440, "week": 10080,
+    "month": 43800, "year": 525600,
+}
+_DURATION_ALIASES = {
+    "sec": "second", "secs": "second", "min": "minute", "mins": "minute",
+    "h": "hour", "hr": "hour", "hrs": "hour", "yr": "year", "yrs": "year",
+}
+_RATE_PER_MINUTE = {"second": 60, "minute": 1, "hour": 1 / 60, "day": 1 / 1440}
+_SIZE_MB = {"kb": 0.001, "mb": 1, "gb": 1000, "tb": 1_000_000}
+_SIZE_ALIASES = {"kilobyte": "kb", "megabyte": "mb", "gigabyte": "gb", "terabyte": "tb"}
+
+_SEP = r"(?:\s*(?:-|–|—|to|and)\s*)"
+_DURATION_UNIT = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|h|days?|weeks?|months?|years?|yrs?)"
+
+_BUSINESS_DAYS_RE = re.compile(
+    rf"\b(?P<lo>{NUMBER})(?:{_SEP}(?P<hi>{NUMBER}))?[\s-]*(?:business|working)[\s-]+days?\b", re.I
+)
+_RATE_RE = re.compile(
+    rf"\b(?P<n>{NUMBER})\s*(?:api\s+)?(?:requests?|calls?|reqs?)\s*(?:per|/|a|an|each|every)\s*"
+    r"(?P<unit>second|sec|s|minute|min|m|hour|hr|h|day)\b",
+    re.I,
+)
+_RPM_RE = re.compile(rf"\b(?P<n>{NUMBER})\s*(?P<unit>rps|rpm|rph)\b", re.I)
+_MONEY_RE = re.compile(
+    rf"(?:\$\s?(?P<a>{_DIGIT_NUMBER})|\b(?P<b>{_DIGIT_NUMBER})\s?(?:usd|dollars?)\b|\busd\s?(?P<c>{_DIGIT_NUMBER}))",
+    re.I,
+)
+_PERCENT_RE = re.compile(rf"\b(?P<n>{_DIGIT_NUMBER}|{_WORD_NUMBER})\s?(?:%|percent\b|per\s+cent\b)", re.I)
+_SIZE_RE = re.compile(
+    rf"\b(?P<n>{_DIGIT_NUMBER}|{_WORD_NUMBER})\s?(?P<unit>kb|mb|gb|tb|kilobytes?|megabytes?|gigabytes?|terabytes?)\b",
+    re.I,
+)
+_DURATION_RE = re.compile(rf"\b(?P<n>{NUMBER})(?:[\s-]+|(?<=\d))(?P<unit>{_DURATION_UNIT})\b", re.I)
+_WEEKS_ALIASES = {"fortnight": 20160}
+_HALF_HOUR_RE = re.compile(r"\bhalf\s+an?\s+hour\b", re.I)
+_FORTNIGHT_RE = re.compile(r"\b(?:a|one)\s+fortnight\b", re.I)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A stated amount: `kind` is duration, business_days, money, rate,
+    percent or size; `value` is canonical (minutes, (low, high) days, cents,
+    requests per minute, percent, megabytes)."""
+
+    kind: str
+    value: float | tuple[float, float]
+    text: str
+
+    def same_as(self, other: "Quantity") -> bool:
+        if self.kind != other.kind:
+            return False
+        if isinstance(self.value, tuple) or isinstance(other.value, tuple):
+            return self.value == other.value
+        return abs(self.value - other.value) <= 1e-6 * max(1.0, abs(self.value))
+
+
+def _duration_unit(raw: str) -> str:
+    unit = raw.lower()
+    unit = _DURATION_ALIASES.get(unit, unit)
+    return unit[:-1] if unit.endswith("s") and unit[:-1] in _DURATION_MINUTES else unit
+
+
+def extract_quantities(text: str) -> list[Quantity]:
+    """Every quantity stated in `text`, each span counted once.
+
+    More specific patterns run first (business days before durations, rates
+    before durations) and claim their spans, so "600 requests per minute" is a
+    rate and not also a one-minute duration.
+    """
+    found: list[Quantity] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(m: re.Match) -> bool:
+        return all(m.end() <= a or m.start() >= b for a, b in taken)
+
+    def add(m: re.Match, kind: str, value) -> None:
+        if value is None:
+            return
+        taken.append((m.start(), m.end()))
+        found.append(Quantity(kind, value, m.group(0)))
+
+    for m in _BUSINESS_DAYS_RE.finditer(text):
+        lo = parse_number(m.group("lo"))
+        hi = parse_number(m.group("hi")) if m.group("hi") else lo
+        add(m, "business_days", None if lo is None or hi is None else (lo, hi))
+    for m in _RATE_RE.finditer(text):
+        if not free(m):
+            continue
+        n = parse_number(m.group("n"))
+        unit = m.group("unit").lower()
+        unit = {"sec": "second", "s": "second", "min": "minute", "m": "minute", "hr": "hour", "h": "hour"}.get(unit, unit)
+        add(m, "rate", None if n is None else n * _RATE_PER_MINUTE[unit])
+    for m in _RPM_RE.finditer(text):
+        if free(m):
+            n = parse_number(m.group("n"))
+            per = {"rps": 60, "rpm": 1, "rph": 1 / 60}[m.group("unit").lower()]
+            add(m, "rate", None if n is None else n * per)
+    for m in _MONEY_RE.finditer(text):
+        if free(m):
+            raw = m.group("a") or m.group("b") or m.group("c")
+            add(m, "money", round(float(raw.replace(",", "")) * 100))
+    for m in _PERCENT_RE.finditer(text):
+        if free(m):
+            add(m, "percent", parse_number(m.group("n")))
+    for m in _SIZE_RE.finditer(text):
+        if free(m):
+            n = parse_number(m.group("n"))
+            unit = m.group("unit").lower().rstrip("s")
+            unit = _SIZE_ALIASES.get(unit, unit)
+            add(m, "size", None if n is None else n * _SIZE_MB[unit])
+    for m in _HALF_HOUR_RE.finditer(text):
+        if free(m):
+            add(m, "duration", 30.0)
+    for m in _FORTNIGHT_RE.finditer(text):
+        if free(m):
+            add(m, "duration", float(_WEEKS_ALIASES["fortnight"]))
+    for m in _DURATION_RE.finditer(text):
+        if free(m):
+            n = parse_number(m.group("n"))
+            unit = _duration_unit(m.group("unit"))
+            add(m, "duration", None if n is None else n * _DURATION_MINUTES[unit])
+    return found
+
+
+# --- terms -------------------------------------------------------------------
+
+def normalise_text(text: str) -> str:
+    """Lower-case, and fold every run of punctuation and space into one space,
+    so "Console > Billing > Invoices" and "console → billing → invoices" match."""
+    text = re.sub(r"\.(?![a-z0-9])", " ", text.lower())  # a full stop, not the dot in an address
+    return " " + re.sub(r"[^a-z0-9@.]+", " ", text).strip() + " "
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One checkable policy value from a KB article.
+
+    `plan` limits the fact to customers on that plan. `quantity` is set when
+    the value parses as an amount; otherwise the fact is a term matched via
+    `phrases` (the value and its synonyms, normalised).
+    """
+
+    key: str
+    value: str
+    plan: str | None
+    quantity: Quantity | None
+    phrases: tuple[str, ...]
+
+    def applies_to(self, plan: str) -> bool:
+        return self.plan is None or self.plan == plan
+
+    def stated_in(self, text: str, quantities: list[Quantity] | None = None) -> bool:
+        if self.quantity is not None:
+            stated = extract_quantities(text) if quantities is None else quantities
+            return any(q.same_as(self.quantity) for q in stated)
+        norm = normalise_text(text)
+        return any(p in norm for p in self.phrases)
+
+
+def make_fact(key: str, value: str, plan: str | None = None, synonyms: list[str] | None = None) -> Fact:
+    """Build a fact from a KB front-matter entry; a value that reads as one
+    whole quantity becomes a quantity fact, anything else a term."""
+    quantity = _whole_quantity(value)
+    phrases: tuple[str, ...] = ()
+    if quantity is None:
+        phrases = tuple(
+            dict.fromkeys(normalise_text(p) for p in [value, *(synonyms or [])] if normalise_text(p).strip())
+        )
+    return Fact(key=key, value=value, plan=plan, quantity=quantity, phrases=phrases)
+
+
+@lru_cache(maxsize=None)
+def _whole_quantity(value: str) -> Quantity | None:
+    stated = extract_quantities(value)
+    if len(stated) == 1 and len(stated[0].text.strip()) >= len(value.strip()) - 1:
+        return stated[0]
+    return None

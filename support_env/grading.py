@@ -1,0 +1,220 @@
+"""Graders: pure, deterministic functions from (truth, what the agent did) to
+scores. No LLM judges anything, and nothing here touches the web layer.
+
+Design rules, each closing an exploit:
+- A reply earns only the required facts it states, and loses for every
+  amount it states that is not true for this customer (other plans' limits,
+  archived policies, invented numbers) and for excessive length: pasting
+  articles costs more than it earns.
+- A reply counts only if the article holding its facts was retrieved on that
+  ticket before it was sent (grounding).
+- Missing a critical escalation zeroes that ticket; escalating a routine one
+  zeroes it too: escalating everything cannot pay.
+- Step rewards for a rubric item are paid once per ticket, and the final grade
+  is added on the last step, so loops earn nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from .facts import Fact, Quantity, extract_quantities
+from .kb import KnowledgeBase
+from .models import Grade, TicketGrade
+from .progress import SentReply, TicketProgress
+from .scenarios import EpisodeSpec, ReplyTruth, TicketSpec, TicketTruth
+
+# Step rewards (shaping); each rubric item pays once per ticket.
+REWARD_CLASSIFICATION = 0.1
+REWARD_KB_SEARCH = 0.1
+REWARD_REPLY = 0.2
+REWARD_ESCALATION = 0.2
+PENALTY_FALSE_ESCALATION = -0.2
+PENALTY_WRONG_FACTS = -0.1
+PENALTY_INVALID_ACTION = -0.2
+
+# Component weights inside a ticket's score.
+WEIGHT_CLASSIFICATION = 1.0
+WEIGHT_REPLY = 3.0
+WEIGHT_ESCALATION = 2.0
+WEIGHT_NO_REPLY = 1.0
+
+# Each stated amount that is not true for the customer takes this share off the reply.
+WRONG_FACT_COST = 0.5
+# Replies up to this many characters (summed over the ticket) are not penalised;
+# credit falls linearly to zero at REPLY_LENGTH_ZERO.
+REPLY_LENGTH_FREE = 1200
+REPLY_LENGTH_ZERO = 3000
+UNCLOSED_FACTOR = 0.5
+SUCCESS_THRESHOLD = 0.8
+
+
+@dataclass(frozen=True)
+class ReplyGrade:
+    score: float
+    covered: tuple[str, ...]
+    missing: tuple[str, ...]
+    wrong: tuple[str, ...]
+    grounded: bool
+    length: int
+
+    def notes(self, required: Sequence[Fact]) -> list[str]:
+        by_key = {f.key: f for f in required}
+        notes = []
+        if not self.grounded:
+            notes.append("no reply was grounded: the answering article was not retrieved on this ticket before replying")
+        notes += [f"required fact {k} ({by_key[k].value}) not stated in a grounded reply" for k in self.missing]
+        notes += [f"stated {w!r}, which is not true for this customer" for w in self.wrong]
+        if self.length > REPLY_LENGTH_FREE:
+            notes.append(f"replies total {self.length} characters; credit falls beyond {REPLY_LENGTH_FREE}")
+        return notes
+
+
+def required_facts(truth: ReplyTruth, plan: str, kb: KnowledgeBase) -> tuple[Fact, ...]:
+    article = kb.articles[truth.article]
+    return tuple(article.fact(key, plan) for key in truth.required)
+
+
+def allowed_facts(truth: ReplyTruth, plan: str, kb: KnowledgeBase) -> tuple[Fact, ...]:
+    """Facts a reply may state: the answering article's facts for this plan plus any listed extras."""
+    extras = []
+    for ref in truth.allowed:
+        article_id, key = ref.split(":", 1)
+        extras.append(kb.articles[article_id].fact(key, plan))
+    return kb.articles[truth.article].facts_for(plan) + tuple(extras)
+
+
+def wrong_quantities(stated: Sequence[Quantity], required: Sequence[Fact], allowed: Sequence[Fact]) -> list[Quantity]:
+    """Stated amounts of the kinds the customer asked about that match no true value.
+
+    Only kinds the required facts use are checked: a refund question is judged
+    on the durations it states, not on an amount the customer was charged.
+    """
+    kinds = {f.quantity.kind for f in required if f.quantity is not None}
+    true_values = [f.quantity for f in allowed if f.quantity is not None]
+    wrong: list[Quantity] = []
+    for q in stated:
+        if q.kind in kinds and not any(q.same_as(t) for t in true_values):
+            if not any(q.same_as(w) for w in wrong):
+                wrong.append(q)
+    return wrong
+
+
+def length_factor(length: int) -> float:
+    if length <= REPLY_LENGTH_FREE:
+        return 1.0
+    return max(0.0, (REPLY_LENGTH_ZERO - length) / (REPLY_LENGTH_ZERO - REPLY_LENGTH_FREE))
+
+
+def grade_reply(replies: Sequence[SentReply], truth: ReplyTruth, plan: str, kb: KnowledgeBase) -> ReplyGrade:
+    """Grade every reply sent on a ticket, taken together."""
+    required = required_facts(truth, plan, kb)
+    grounded_text = "\n".join(r.text for r in replies if truth.article in r.retrieved_before)
+    all_text = "\n".join(r.text for r in replies)
+    grounded_quantities = extract_quantities(grounded_text)
+    covered = tuple(f.key for f in required if grounded_text and f.stated_in(grounded_text, grounded_quantities))
+    missing = tuple(f.key for f in required if f.key not in covered)
+    wrong = wrong_quantities(extract_quantities(all_text), required, allowed_facts(truth, plan, kb))
+    length = sum(len(r.text) for r in replies)
+    coverage = len(covered) / len(required) if required else 1.0
+    score = coverage * max(0.0, 1.0 - WRONG_FACT_COST * len(wrong)) * length_factor(length)
+    return ReplyGrade(
+        score=round(score, 4),
+        covered=covered,
+        missing=missing,
+        wrong=tuple(q.text for q in wrong),
+        grounded=bool(grounded_text),
+        length=length,
+    )
+
+
+def grade_ticket(ticket: TicketSpec, progress: TicketProgress, kb: KnowledgeBase) -> TicketGrade:
+    truth = ticket.truth
+    components: dict[str, float] = {}
+    weights: dict[str, float] = {}
+    notes: list[str] = []
+
+    if truth.category is not None:
+        weights["classification"] = WEIGHT_CLASSIFICATION
+        components["classification"] = 1.0 if progress.classified_as == truth.category else 0.0
+        if progress.classified_as is None:
+            notes.append("not classified")
+        elif progress.classified_as != truth.category:
+            notes.append(f"classified as {progress.classified_as}, expected {truth.category}")
+    if truth.reply is not None:
+        reply = grade_reply(progress.replies, truth.reply, ticket.customer.plan, kb)
+        weights["reply"] = WEIGHT_REPLY
+        components["reply"] = reply.score
+        if not progress.replies:
+            notes.append("needed a reply; none was sent")
+        else:
+            notes += reply.notes(required_facts(truth.reply, ticket.customer.plan, kb))
+    if truth.kind == "noise":
+        weights["no_reply"] = WEIGHT_NO_REPLY
+        components["no_reply"] = 0.0 if progress.replies else 1.0
+        if progress.replies:
+            notes.append("replied to a message that needed no reply")
+    if truth.escalate:
+        weights["escalation"] = WEIGHT_ESCALATION
+        components["escalation"] = 1.0 if progress.escalated else 0.0
+
+    score = sum(weights[k] * components[k] for k in weights) / sum(weights.values()) if weights else 1.0
+    if not progress.handled:
+        score = 0.0
+        notes.append("never handled")
+    elif truth.escalate and not progress.escalated:
+        score = 0.0
+        notes.append("critical ticket was not escalated: the ticket scores 0")
+    elif progress.escalated and not truth.escalate:
+        score = 0.0
+        notes.append("escalated a ticket that was not an emergency: the ticket scores 0")
+    elif not progress.closed:
+        score *= UNCLOSED_FACTOR
+        notes.append(f"not closed: score x{UNCLOSED_FACTOR}")
+    return TicketGrade(
+        ticket_id=ticket.id, score=round(score, 4), components=components, weights=weights, notes=notes
+    )
+
+
+def grade_episode(
+    spec: EpisodeSpec, progress: Sequence[TicketProgress], kb: KnowledgeBase, failed: bool = False
+) -> Grade:
+    """Mean ticket score over the whole queue; tickets never reached score 0."""
+    by_id = {p.ticket_id: p for p in progress}
+    tickets = [grade_ticket(t, by_id.get(t.id) or TicketProgress(t.id), kb) for t in spec.tickets]
+    score = round(sum(t.score for t in tickets) / len(tickets), 4) if tickets else 0.0
+    critical = {t.id for t in spec.tickets if t.truth.escalate}
+    escalated = {p.ticket_id for p in progress if p.escalated}
+    precision = len(critical & escalated) / len(escalated) if escalated else 1.0
+    recall = len(critical & escalated) / len(critical) if critical else 1.0
+    return Grade(
+        score=score,
+        success=(not failed) and score >= SUCCESS_THRESHOLD and recall == 1.0,
+        failed=failed,
+        escalation_precision=round(precision, 4),
+        escalation_recall=round(recall, 4),
+        tickets=tickets,
+    )
+
+
+# --- step rewards --------------------------------------------------------------
+
+def classification_reward(truth: TicketTruth, category: str) -> float:
+    return REWARD_CLASSIFICATION if truth.category is not None and category == truth.category else 0.0
+
+
+def search_reward(truth: TicketTruth, retrieved: Sequence[str]) -> float:
+    """Paid when a search first surfaces the article that answers the ticket."""
+    return REWARD_KB_SEARCH if truth.reply is not None and truth.reply.article in retrieved else 0.0
+
+
+def escalation_reward(truth: TicketTruth) -> tuple[str, float]:
+    if truth.escalate:
+        return "escalation", REWARD_ESCALATION
+    return "false_escalation", PENALTY_FALSE_ESCALATION
+
+
+def reply_reward(previous_best: float, grade: ReplyGrade) -> float:
+    """Pays the improvement in the ticket's reply score, so the item pays at most once in total."""
+    return REWARD_REPLY * max(0.0, grade.score - previous_best)

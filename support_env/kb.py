@@ -1,0 +1,102 @@
+"""Knowledge base: policy articles loaded from `data/kb/*.md`, ranked with BM25.
+
+Loaded and indexed once per process (`default_kb()`); episodes only read it,
+so every session shares one immutable index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import yaml
+
+from .facts import Fact, make_fact
+
+KB_DIR = Path(__file__).parent / "data" / "kb"
+DEFAULT_TOP_K = 3
+
+
+@dataclass(frozen=True)
+class Article:
+    """A policy article. `facts` are the checkable values its text states."""
+
+    id: str
+    title: str
+    category: str
+    status: str
+    superseded_by: str | None
+    body: str
+    facts: tuple[Fact, ...]
+
+    @property
+    def archived(self) -> bool:
+        return self.status == "archived"
+
+    def facts_for(self, plan: str) -> tuple[Fact, ...]:
+        return tuple(f for f in self.facts if f.applies_to(plan))
+
+    def fact(self, key: str, plan: str) -> Fact:
+        """The value of `key` that holds for a customer on `plan`."""
+        for f in self.facts:
+            if f.key == key and f.applies_to(plan):
+                return f
+        raise KeyError(f"{self.id} has no fact {key!r} for plan {plan!r}")
+
+
+def parse_article(text: str, source: str = "<string>") -> Article:
+    """Parse one Markdown file with YAML front matter into an Article."""
+    if not text.startswith("---"):
+        raise ValueError(f"{source}: missing front matter")
+    _, header, body = text.split("---", 2)
+    meta = yaml.safe_load(header)
+    facts = tuple(
+        make_fact(f["key"], str(f["value"]), f.get("plan"), f.get("synonyms")) for f in meta.get("facts") or []
+    )
+    return Article(
+        id=meta["id"],
+        title=meta["title"],
+        category=meta["category"],
+        status=meta.get("status", "current"),
+        superseded_by=meta.get("superseded_by"),
+        body=body.strip(),
+        facts=facts,
+    )
+
+
+def _tokenize(texts: list[str]) -> list[list[str]]:
+    return bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)
+
+
+class KnowledgeBase:
+    """Articles by id plus a BM25 index over title and body."""
+
+    def __init__(self, articles: list[Article]):
+        self.articles: dict[str, Article] = {a.id: a for a in articles}
+        self._order = [a.id for a in articles]
+        # The title is repeated so a match in it outweighs one in passing prose.
+        corpus = _tokenize([f"{a.title} {a.title} {a.body}" for a in articles])
+        self._index = bm25s.BM25()
+        self._index.index(corpus, show_progress=False)
+
+    def search(self, query: str, k: int = DEFAULT_TOP_K) -> list[tuple[Article, float]]:
+        """Top `k` articles with a positive score, best first; ties keep file order."""
+        tokens = _tokenize([query])[0]
+        if not tokens:
+            return []
+        scores = self._index.get_scores(tokens)
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(self.articles[self._order[i]], round(float(scores[i]), 4)) for i in best if scores[i] > 0]
+
+
+def load_kb(directory: Path = KB_DIR) -> KnowledgeBase:
+    paths = sorted(directory.glob("*.md"))
+    return KnowledgeBase([parse_article(p.read_text(encoding="utf-8"), str(p)) for p in paths])
+
+
+@lru_cache(maxsize=1)
+def default_kb() -> KnowledgeBase:
+    return load_kb()

@@ -1,0 +1,46 @@
+"""What the agent has done to each ticket: the record the graders read.
+
+The environment appends to it; grading only reads it. Keeping the record
+separate from the truth is what lets a grade be replayed from a log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .models import TicketProgressView
+
+
+@dataclass(frozen=True)
+class SentReply:
+    """A reply and the articles that had been retrieved on its ticket when it was sent."""
+
+    text: str
+    retrieved_before: frozenset[str]
+
+
+@dataclass
+class TicketProgress:
+    ticket_id: str
+    classified_as: str | None = None
+    retrieved: set[str] = field(default_factory=set)
+    replies: list[SentReply] = field(default_factory=list)
+    escalated: bool = False
+    escalation_reason: str | None = None
+    closed: bool = False
+    paid: set[str] = field(default_factory=set)  # rubric items already rewarded
+    best_reply_score: float = 0.0
+
+    @property
+    def handled(self) -> bool:
+        """A ticket may be closed once the agent has classified, answered or escalated it."""
+        return self.classified_as is not None or bool(self.replies) or self.escalated
+
+    def view(self) -> TicketProgressView:
+        return TicketProgressView(
+            ticket_id=self.ticket_id,
+            classified_as=self.classified_as,
+            replies=len(self.replies),
+            escalated=self.escalated,
+            closed=self.closed,
+        )

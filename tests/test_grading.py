@@ -1,0 +1,191 @@
+"""Graders as pure functions: fact normalisation, reply grading, ticket and episode grades."""
+
+from __future__ import annotations
+
+import pytest
+
+from support_env.environment import SupportEnvironment
+from support_env.facts import extract_quantities, make_fact
+from support_env.grading import grade_episode, grade_reply, grade_ticket
+from support_env.kb import default_kb
+from support_env.models import SupportAction
+from support_env.policies import ReferencePolicy, compose_reply
+from support_env.progress import SentReply, TicketProgress
+from support_env.rollout import play
+from support_env.scenarios import TASK_IDS, canonical_task
+
+KB = default_kb()
+
+
+@pytest.mark.parametrize(
+    "said, meant",
+    [
+        ("14 days", "14 days"), ("fourteen days", "14 days"), ("two weeks", "14 days"), ("a 14-day window", "14 days"),
+        ("24 hours", "1 day"), ("twenty-four hours", "24 hours"), ("an hour", "60 minutes"), ("24h", "1 day"),
+        ("5 to 10 business days", "5-10 business days"), ("five-ten working days", "5-10 business days"),
+        ("10 requests per second", "600 requests per minute"), ("3000 rpm", "3,000 requests per minute"),
+        ("$500.00", "$500"), ("500 USD", "$500"), ("99.9 percent", "99.9%"), ("10MB", "10 MB"),
+    ],
+)
+def test_one_fact_many_spellings(said, meant):
+    fact = make_fact("k", meant)
+    assert fact.quantity is not None
+    assert fact.stated_in(f"Good news: it is {said} for you.")
+
+
+@pytest.mark.parametrize(
+    "said, meant",
+    [("30 days", "14 days"), ("14 hours", "14 days"), ("3-5 business days", "5-10 business days"), ("60 requests per minute", "600 requests per minute")],
+)
+def test_different_values_are_different_facts(said, meant):
+    assert not make_fact("k", meant).stated_in(f"It is {said}.")
+
+
+def test_numbers_without_units_are_not_claims():
+    assert extract_quantities("Error 429 on request 1234 in region eu-west-1, SDK v2.3") == []
+
+
+def test_term_facts_match_their_synonyms_through_punctuation():
+    fact = make_fact("loc", "Console > Billing > Invoices", synonyms=["Billing > Invoices"])
+    assert fact.stated_in("Open billing → invoices.")
+    assert not fact.stated_in("Open the invoices tab")
+
+
+def medium_ticket(ticket_id: str = "M01"):
+    return next(t for t in canonical_task("medium_kb_reply").tickets if t.id == ticket_id)
+
+
+def grounded(text: str, article: str) -> SentReply:
+    return SentReply(text=text, retrieved_before=frozenset({article}))
+
+
+def test_a_concise_correct_reply_scores_full_marks():
+    ticket = medium_ticket()
+    article = KB.articles[ticket.truth.reply.article]
+    grade = grade_reply([grounded(compose_reply(ticket.view(), article), article.id)], ticket.truth.reply, ticket.customer.plan, KB)
+    assert grade.score == 1.0 and not grade.missing and not grade.wrong and grade.grounded
+
+
+def test_pasting_whole_articles_scores_less_than_a_concise_correct_reply():
+    ticket = medium_ticket()
+    truth = ticket.truth.reply
+    hits = [a for a, _ in KB.search(f"{ticket.subject} {ticket.body}", k=5)]
+    assert truth.article in {a.id for a in hits}
+    pasted = "\n\n".join(a.body for a in hits)[:4000]
+    retrieved = frozenset(a.id for a in hits)
+    stuffed = grade_reply([SentReply(pasted, retrieved)], truth, ticket.customer.plan, KB)
+    concise = grade_reply([SentReply(compose_reply(ticket.view(), KB.articles[truth.article]), retrieved)], truth, ticket.customer.plan, KB)
+    assert stuffed.score < concise.score
+    assert stuffed.score <= 0.5
+
+
+def test_a_wrong_value_costs_half_and_a_contradiction_costs_the_fact():
+    ticket = medium_ticket("M01")
+    truth = ticket.truth.reply
+    article = KB.articles[truth.article]
+    right = compose_reply(ticket.view(), article)
+    wrong_extra = right + "\nActually, refunds are possible for 30 days."
+    grade = grade_reply([grounded(wrong_extra, article.id)], truth, ticket.customer.plan, KB)
+    assert grade.score == 0.5 and grade.wrong == ("30 days",)
+
+
+def test_a_reply_before_retrieving_the_article_earns_nothing():
+    ticket = medium_ticket()
+    truth = ticket.truth.reply
+    reply = compose_reply(ticket.view(), KB.articles[truth.article])
+    grade = grade_reply([SentReply(reply, frozenset())], truth, ticket.customer.plan, KB)
+    assert grade.score == 0.0 and not grade.grounded
+
+
+def test_plan_specific_values_must_match_the_customers_plan():
+    ticket = medium_ticket("M02")
+    truth = ticket.truth.reply
+    article = KB.articles[truth.article]
+    other_plan = "free" if ticket.customer.plan != "free" else "pro"
+    wrong_plan_value = article.fact("rate_limit", other_plan).value
+    right_value = article.fact("rate_limit", ticket.customer.plan).value
+    text = f"Your limit is {wrong_plan_value}. Back off using the Retry-After header."
+    graded = grade_reply([grounded(text, article.id)], truth, ticket.customer.plan, KB)
+    assert "rate_limit" in graded.missing and graded.wrong
+    fixed = grade_reply([grounded(text.replace(wrong_plan_value, right_value), article.id)], truth, ticket.customer.plan, KB)
+    assert fixed.score == 1.0
+
+
+def test_overlong_replies_lose_credit():
+    ticket = medium_ticket()
+    article = KB.articles[ticket.truth.reply.article]
+    reply = compose_reply(ticket.view(), article)
+    padded = reply + "\n" + ("We value you as a customer. " * 100)[:2600 - len(reply)]
+    grade = grade_reply([grounded(padded, article.id)], ticket.truth.reply, ticket.customer.plan, KB)
+    assert 0 < grade.score < 0.5
+
+
+def test_missing_a_critical_escalation_zeroes_the_ticket_and_false_escalation_too():
+    spec = canonical_task("hard_mixed_queue")
+    critical = next(t for t in spec.tickets if t.truth.escalate)
+    routine = next(t for t in spec.tickets if t.truth.kind == "routine")
+    done_but_not_escalated = TicketProgress(critical.id, classified_as=critical.truth.category, closed=True)
+    assert grade_ticket(critical, done_but_not_escalated, KB).score == 0.0
+    escalated_routine = TicketProgress(routine.id, classified_as=routine.truth.category, escalated=True, closed=True)
+    graded = grade_ticket(routine, escalated_routine, KB)
+    assert graded.score == 0.0 and any("not an emergency" in n for n in graded.notes)
+
+
+def test_unclosed_tickets_earn_half():
+    ticket = canonical_task("easy_classify").tickets[0]
+    open_ticket = TicketProgress(ticket.id, classified_as=ticket.truth.category)
+    assert grade_ticket(ticket, open_ticket, KB).score == 0.5
+
+
+def play_in_process(policy, task_id: str):
+    env = SupportEnvironment()
+    return play(policy, lambda: env.reset(task_id=task_id), env.step)
+
+
+class DoNothing:
+    """Searches forever: never touches a ticket."""
+
+    name = "do-nothing"
+
+    def act(self, observation):
+        return SupportAction(action_type="search_kb", query="hello")
+
+
+class EscalateEverything:
+    """Escalates and closes every ticket, the classic exploit of support benchmarks."""
+
+    name = "escalate-everything"
+
+    def act(self, observation):
+        ticket = observation.current_ticket.id
+        if observation.conversation_history and observation.conversation_history[-1].action.startswith("escalate"):
+            return SupportAction(action_type="close_ticket", ticket_id=ticket)
+        return SupportAction(action_type="escalate_ticket", ticket_id=ticket, reason="urgent")
+
+
+@pytest.mark.parametrize("task_id", TASK_IDS)
+def test_doing_nothing_scores_at_most_0_05(task_id):
+    assert play_in_process(DoNothing(), task_id).grade.score <= 0.05
+
+
+def test_escalating_everything_scores_at_most_0_5_on_the_hard_queue():
+    grade = play_in_process(EscalateEverything(), "hard_mixed_queue").grade
+    assert grade.score <= 0.5
+    assert grade.escalation_recall == 1.0 and grade.escalation_precision < 0.5
+
+
+@pytest.mark.parametrize("task_id", TASK_IDS)
+def test_reference_policy_scores_at_least_0_95_and_grades_are_deterministic(task_id):
+    first = play_in_process(ReferencePolicy(), task_id)
+    second = play_in_process(ReferencePolicy(), task_id)
+    assert first.grade.score >= 0.95, first.grade
+    assert first.grade == second.grade and first.rewards == second.rewards
+
+
+def test_the_grade_explains_every_deduction():
+    spec = canonical_task("medium_kb_reply")
+    progress = [TicketProgress(t.id, classified_as="billing", closed=True) for t in spec.tickets]
+    grade = grade_episode(spec, progress, KB)
+    for ticket in grade.tickets:
+        assert ticket.score < 1.0
+        assert ticket.notes, ticket
