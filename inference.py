@@ -62,7 +62,7 @@ def one_line(text: str) -> str:
 def render_action(action: SupportAction) -> str:
     fields = action.model_dump(exclude_none=True, exclude={"metadata"})
     short = {k: (v[:LOG_VALUE_CHARS] + "...") if isinstance(v, str) and len(v) > LOG_VALUE_CHARS else v for k, v in fields.items()}
-    return one_line(json.dumps(short, separators=(",", ":"), ensure_ascii=False))
+    return json.dumps(short, separators=(",", ":"), ensure_ascii=False)  # JSON escapes newlines itself
 
 
 def clamp_score(score: float) -> float:
@@ -205,7 +205,9 @@ def make_policy(api_key: str | None, base_url: str, model: str):
 
     log(f"mode: LLM {model} via {base_url}")
     client = OpenAI(api_key=api_key, base_url=base_url, timeout=MODEL_CALL_TIMEOUT_S, max_retries=0)
-    return lambda: LLMPolicy(client, model, log=log), model
+    retries = int(os.environ.get("MODEL_MAX_RETRIES", "4"))
+    backoff = float(os.environ.get("MODEL_BACKOFF_S", "1.0"))
+    return lambda: LLMPolicy(client, model, max_retries=retries, backoff_s=backoff, log=log), model
 
 
 def main(argv: list[str] | None = None) -> int:
