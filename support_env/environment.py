@@ -17,6 +17,8 @@ from openenv.core.env_server.types import EnvironmentMetadata
 from . import __version__
 from .grading import (
     PENALTY_INVALID_ACTION,
+    PENALTY_REPETITION,
+    REPEATS_ALLOWED,
     PENALTY_WRONG_FACTS,
     classification_reward,
     escalation_reward,
@@ -90,6 +92,8 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         self._history: list[HistoryEntry] = []
         self._done = False
         self._grade: Grade | None = None
+        self._last_action: dict | None = None
+        self._repeats = 0
         return self._observation(Reward(value=0.0), error=None)
 
     def step(self, action: SupportAction, timeout_s: Optional[float] = None, **kwargs: Any) -> SupportObservation:
@@ -105,6 +109,8 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             error = str(exc)
             self._invalid += 1
             result, components = f"invalid: {error}", {"invalid_action": PENALTY_INVALID_ACTION}
+        if self._count_repeat(action) > REPEATS_ALLOWED and error is None:
+            components["repetition"] = PENALTY_REPETITION
         self._end_if_over()
         if self._done:
             components["episode_grade"] = self._grade.score
@@ -193,7 +199,7 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             progress.best_reply_score = max(progress.best_reply_score, grade.score)
             if gain > 0:
                 components["reply"] = round(gain, 4)
-            if grade.wrong:
+            if grade.wrong or grade.forbidden:
                 components.update(self._pay(progress, "wrong_facts", PENALTY_WRONG_FACTS))
         return f"reply sent on {ticket.id} ({len(text)} chars)", components
 
@@ -230,6 +236,13 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         if action.ticket_id != ticket.id:
             raise InvalidAction(f"ticket {action.ticket_id!r} is not the current ticket ({ticket.id}); work the queue in order")
         return ticket, self._progress[-1]
+
+    def _count_repeat(self, action: SupportAction) -> int:
+        """How many times in a row this exact action has now been taken."""
+        key = action.model_dump(exclude={"metadata"})
+        self._repeats = self._repeats + 1 if key == self._last_action else 1
+        self._last_action = key
+        return self._repeats
 
     @staticmethod
     def _pay(progress: TicketProgress, item: str, value: float) -> dict[str, float]:

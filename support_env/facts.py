@@ -243,3 +243,21 @@ def _whole_quantity(value: str) -> Quantity | None:
     if len(stated) == 1 and len(stated[0].text.strip()) >= len(value.strip()) - 1:
         return stated[0]
     return None
+
+
+_NEGATORS = {"not", "never", "cannot", "can't", "cant", "won't", "wont", "unable", "no"}
+
+
+def claims(text: str, phrases: tuple[str, ...]) -> bool:
+    """Whether `text` makes a claim in one of its `phrases`, not negated
+    ("we will reissue" claims it; "we cannot reissue" does not)."""
+    norm = normalise_text(text)
+    for phrase in phrases:
+        target = normalise_text(phrase)
+        start = norm.find(target)
+        while start >= 0:
+            before = norm[:start].split()[-3:]
+            if not _NEGATORS.intersection(before):
+                return True
+            start = norm.find(target, start + 1)
+    return False

@@ -10,8 +10,11 @@ Design rules, each closing an exploit:
   ticket before it was sent (grounding).
 - Missing a critical escalation zeroes that ticket; escalating a routine one
   zeroes it too: escalating everything cannot pay.
-- Step rewards for a rubric item are paid once per ticket, and the final grade
-  is added on the last step, so loops earn nothing.
+- Step rewards for a rubric item are paid once per ticket, the same action
+  repeated again and again costs a little, and the final grade is added on
+  the last step, so loops earn nothing.
+- A reply that promises what policy forbids (reissuing a past invoice,
+  restoring access before identity checks) loses credit like a wrong value.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .facts import Fact, Quantity, extract_quantities
+from .facts import Fact, Quantity, claims, extract_quantities
 from .kb import KnowledgeBase
 from .models import Grade, TicketGrade
 from .progress import SentReply, TicketProgress
@@ -40,8 +43,12 @@ WEIGHT_REPLY = 3.0
 WEIGHT_ESCALATION = 2.0
 WEIGHT_NO_REPLY = 1.0
 
-# Each stated amount that is not true for the customer takes this share off the reply.
+# Each stated amount that is not true for the customer, and each forbidden
+# promise, takes this share off the reply.
 WRONG_FACT_COST = 0.5
+# The third identical action in a row, and every one after it, costs this much.
+PENALTY_REPETITION = -0.05
+REPEATS_ALLOWED = 2
 # Replies up to this many characters (summed over the ticket) are not penalised;
 # credit falls linearly to zero at REPLY_LENGTH_ZERO.
 REPLY_LENGTH_FREE = 1200
@@ -56,6 +63,7 @@ class ReplyGrade:
     covered: tuple[str, ...]
     missing: tuple[str, ...]
     wrong: tuple[str, ...]
+    forbidden: tuple[str, ...]
     grounded: bool
     length: int
 
@@ -66,6 +74,7 @@ class ReplyGrade:
             notes.append("no reply was grounded: the answering article was not retrieved on this ticket before replying")
         notes += [f"required fact {k} ({by_key[k].value}) not stated in a grounded reply" for k in self.missing]
         notes += [f"stated {w!r}, which is not true for this customer" for w in self.wrong]
+        notes += [f"promised what policy forbids: {claim}" for claim in self.forbidden]
         if self.length > REPLY_LENGTH_FREE:
             notes.append(f"replies total {self.length} characters; credit falls beyond {REPLY_LENGTH_FREE}")
         return notes
@@ -116,14 +125,16 @@ def grade_reply(replies: Sequence[SentReply], truth: ReplyTruth, plan: str, kb: 
     covered = tuple(f.key for f in required if grounded_text and f.stated_in(grounded_text, grounded_quantities))
     missing = tuple(f.key for f in required if f.key not in covered)
     wrong = wrong_quantities(extract_quantities(all_text), required, allowed_facts(truth, plan, kb))
+    promised = tuple(f.claim for f in truth.forbidden if claims(all_text, f.phrases))
     length = sum(len(r.text) for r in replies)
     coverage = len(covered) / len(required) if required else 1.0
-    score = coverage * max(0.0, 1.0 - WRONG_FACT_COST * len(wrong)) * length_factor(length)
+    score = coverage * max(0.0, 1.0 - WRONG_FACT_COST * (len(wrong) + len(promised))) * length_factor(length)
     return ReplyGrade(
         score=round(score, 4),
         covered=covered,
         missing=missing,
         wrong=tuple(q.text for q in wrong),
+        forbidden=promised,
         grounded=bool(grounded_text),
         length=length,
     )
@@ -180,10 +191,14 @@ def grade_ticket(ticket: TicketSpec, progress: TicketProgress, kb: KnowledgeBase
 def grade_episode(
     spec: EpisodeSpec, progress: Sequence[TicketProgress], kb: KnowledgeBase, failed: bool = False
 ) -> Grade:
-    """Mean ticket score over the whole queue; tickets never reached score 0."""
+    """Mean ticket score over the whole queue; tickets never reached score 0.
+
+    An episode that failed on the invalid-action limit scores 0: the limit is
+    a cliff, not a toll. Its ticket breakdown is still reported.
+    """
     by_id = {p.ticket_id: p for p in progress}
     tickets = [grade_ticket(t, by_id.get(t.id) or TicketProgress(t.id), kb) for t in spec.tickets]
-    score = round(sum(t.score for t in tickets) / len(tickets), 4) if tickets else 0.0
+    score = round(sum(t.score for t in tickets) / len(tickets), 4) if tickets and not failed else 0.0
     critical = {t.id for t in spec.tickets if t.truth.escalate}
     escalated = {p.ticket_id for p in progress if p.escalated}
     precision = len(critical & escalated) / len(escalated) if escalated else 1.0

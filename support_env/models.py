@@ -108,9 +108,9 @@ class TicketGrade(BaseModel):
 class Grade(BaseModel):
     """The episode's deterministic grade."""
 
-    score: float = Field(description="Episode score in [0, 1]: the mean of the ticket scores.")
+    score: float = Field(description="Episode score in [0, 1]: the mean of the ticket scores, or 0 if the episode failed.")
     success: bool = Field(description="True when score >= 0.8, every critical ticket was escalated and the episode did not fail.")
-    failed: bool = Field(default=False, description="True when the episode ended on the invalid-action limit.")
+    failed: bool = Field(default=False, description="True when the episode ended on the invalid-action limit (the score is then 0).")
     escalation_precision: float = Field(description="Share of escalations that were genuine emergencies (1.0 when none were made).")
     escalation_recall: float = Field(description="Share of genuine emergencies that were escalated (1.0 when there were none).")
     tickets: list[TicketGrade] = Field(description="Per-ticket breakdown, in queue order.")

@@ -27,13 +27,23 @@ class UnknownTaskError(ValueError):
 
 
 @dataclass(frozen=True)
+class ForbiddenClaim:
+    """A promise policy forbids on this ticket, recognised by its phrasings."""
+
+    claim: str
+    phrases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ReplyTruth:
     """The article that answers a ticket and the fact keys a reply must state.
-    `allowed` names extra facts ("ARTICLE:key") a reply may state."""
+    `allowed` names extra facts ("ARTICLE:key") a reply may state; `forbidden`
+    lists promises the reply must not make."""
 
     article: str
     required: tuple[str, ...]
     allowed: tuple[str, ...] = ()
+    forbidden: tuple[ForbiddenClaim, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,12 @@ def _ticket(raw: dict) -> TicketSpec:
         truth=TicketTruth(
             kind=t["kind"],
             category=t.get("category"),
-            reply=ReplyTruth(reply["article"], tuple(reply["required"]), tuple(reply.get("allowed", ())))
+            reply=ReplyTruth(
+                reply["article"],
+                tuple(reply["required"]),
+                tuple(reply.get("allowed", ())),
+                tuple(ForbiddenClaim(f["claim"], tuple(f["phrases"])) for f in reply.get("forbidden", ())),
+            )
             if reply
             else None,
             escalate=bool(t["escalate"]),

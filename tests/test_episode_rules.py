@@ -114,6 +114,18 @@ def test_the_episode_is_cut_off_after_50_steps(env):
     assert observation.grade.score == 0.0
 
 
+def test_a_failed_episode_scores_0_but_keeps_its_ticket_breakdown(env):
+    first = canonical_task("easy_classify").tickets[0]
+    env.reset(task_id="easy_classify")
+    env.step(act(action_type="classify_ticket", ticket_id=first.id, category=first.truth.category))
+    env.step(act(action_type="close_ticket", ticket_id=first.id))
+    for _ in range(MAX_INVALID_ACTIONS):
+        observation = env.step(act(action_type="close_ticket", ticket_id=current(env)))
+    grade = observation.grade
+    assert grade.failed and not grade.success and grade.score == 0.0
+    assert grade.tickets[0].ticket_id == first.id and grade.tickets[0].score == 1.0
+
+
 def test_steps_after_the_end_change_nothing(env):
     env.reset(task_id="hard_mixed_queue")
     for _ in range(MAX_INVALID_ACTIONS):
@@ -129,8 +141,18 @@ def test_search_rewards_pay_once_per_ticket(env):
     env.reset(task_id="medium_kb_reply")
     ticket = env._spec.tickets[0]  # test-only peek at the truth to pick the right query
     article = env._kb.articles[ticket.truth.reply.article]
-    rewards = [env.step(act(action_type="search_kb", query=article.title)).reward for _ in range(3)]
+    queries = [article.title, f"{article.title} policy", f"about {article.title}"]
+    rewards = [env.step(act(action_type="search_kb", query=q)).reward for q in queries]
     assert rewards == [0.1, 0.0, 0.0]
+
+
+def test_the_same_action_a_third_time_in_a_row_costs_0_05_each_time(env):
+    env.reset(task_id="easy_classify")
+    search = act(action_type="search_kb", query="invoice")
+    rewards = [env.step(search).reward for _ in range(4)]
+    assert rewards == [0.0, 0.0, -0.05, -0.05]
+    assert env.step(act(action_type="search_kb", query="refund")).reward == 0.0  # a new action resets the count
+    assert env.step(search).reward == 0.0
 
 
 def test_step_before_reset_raises_a_clear_error(env):

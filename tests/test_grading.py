@@ -8,11 +8,11 @@ from support_env.environment import SupportEnvironment
 from support_env.facts import extract_quantities, make_fact
 from support_env.grading import grade_episode, grade_reply, grade_ticket
 from support_env.kb import default_kb
-from support_env.models import SupportAction
 from support_env.policies import ReferencePolicy, compose_reply
 from support_env.progress import SentReply, TicketProgress
 from support_env.rollout import play
 from support_env.scenarios import TASK_IDS, canonical_task
+from support_env.zoo import EscalateEverything
 
 KB = default_kb()
 
@@ -142,36 +142,22 @@ def play_in_process(policy, task_id: str):
     return play(policy, lambda: env.reset(task_id=task_id), env.step)
 
 
-class DoNothing:
-    """Searches forever: never touches a ticket."""
-
-    name = "do-nothing"
-
-    def act(self, observation):
-        return SupportAction(action_type="search_kb", query="hello")
-
-
-class EscalateEverything:
-    """Escalates and closes every ticket, the classic exploit of support benchmarks."""
-
-    name = "escalate-everything"
-
-    def act(self, observation):
-        ticket = observation.current_ticket.id
-        if observation.conversation_history and observation.conversation_history[-1].action.startswith("escalate"):
-            return SupportAction(action_type="close_ticket", ticket_id=ticket)
-        return SupportAction(action_type="escalate_ticket", ticket_id=ticket, reason="urgent")
-
-
-@pytest.mark.parametrize("task_id", TASK_IDS)
-def test_doing_nothing_scores_at_most_0_05(task_id):
-    assert play_in_process(DoNothing(), task_id).grade.score <= 0.05
-
-
 def test_escalating_everything_scores_at_most_0_5_on_the_hard_queue():
     grade = play_in_process(EscalateEverything(), "hard_mixed_queue").grade
     assert grade.score <= 0.5
     assert grade.escalation_recall == 1.0 and grade.escalation_precision < 0.5
+
+
+def test_a_forbidden_promise_costs_like_a_wrong_value_unless_negated():
+    ticket = next(t for t in canonical_task("hard_mixed_queue").tickets if t.truth.reply and t.truth.reply.forbidden)
+    truth = ticket.truth.reply
+    right = compose_reply(ticket.view(), KB.articles[truth.article])
+    promise = right + "\nGood news: we will reissue the invoice with your VAT ID."
+    refusal = right + "\nWe cannot reissue the invoice, sorry."
+    graded = grade_reply([grounded(promise, truth.article)], truth, ticket.customer.plan, KB)
+    assert graded.score == 0.5 and graded.forbidden
+    assert any("promised what policy forbids" in n for n in graded.notes([]))
+    assert grade_reply([grounded(refusal, truth.article)], truth, ticket.customer.plan, KB).score == 1.0
 
 
 @pytest.mark.parametrize("task_id", TASK_IDS)
