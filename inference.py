@@ -36,7 +36,7 @@ from dotenv import load_dotenv
 from support_env.llm_agent import EndpointFailed, LLMPolicy
 from support_env.models import SupportAction, SupportObservation
 from support_env.policies import ReferencePolicy
-from support_env.scenarios import TASK_IDS
+from support_env.scenarios import QUEUE_TASKS
 
 BENCHMARK = "support_env"
 DEFAULT_API_BASE_URL = "https://router.huggingface.co/v1"
@@ -78,8 +78,8 @@ class HttpEnv:
         self.client = httpx.Client(base_url=base_url, timeout=30.0)
         self.episode_id: str | None = None
 
-    def reset(self, task_id: str, seed: int | None) -> SupportObservation:
-        body = {"task_id": task_id} | ({"seed": seed} if seed is not None else {})
+    def reset(self, task_id: str, seed: int | None, split: str | None = None) -> SupportObservation:
+        body = {"task_id": task_id} | ({"seed": seed} if seed is not None else {}) | ({"split": split} if split else {})
         observation = self._observation(self._post("/reset", body))
         self.episode_id = observation.episode_id
         return observation
@@ -153,7 +153,7 @@ def environment_server(base_url: str | None) -> Iterator[str]:
 
 # --- one task --------------------------------------------------------------------
 
-def run_task(env: HttpEnv, policy, task_id: str, seed: int | None, model_label: str, deadline: float) -> dict:
+def run_task(env: HttpEnv, policy, task_id: str, seed: int | None, model_label: str, deadline: float, split: str | None = None) -> dict:
     """Play one task, printing its [START]/[STEP]/[END] lines whatever happens."""
     emit(f"[START] task={task_id} env={BENCHMARK} model={model_label}")
     rewards: list[float] = []
@@ -161,7 +161,7 @@ def run_task(env: HttpEnv, policy, task_id: str, seed: int | None, model_label: 
     started = time.monotonic()
     error_note = None
     try:
-        observation = env.reset(task_id, seed)
+        observation = env.reset(task_id, seed, split)
         while not observation.done:
             if time.monotonic() > deadline:
                 raise TimeoutError("run deadline reached")
@@ -185,6 +185,7 @@ def run_task(env: HttpEnv, policy, task_id: str, seed: int | None, model_label: 
     return {
         "task_id": task_id,
         "seed": seed,
+        "split": split if seed is not None else None,
         "model": model_label,
         "grade": raw,
         "score": score,
@@ -213,8 +214,9 @@ def make_policy(api_key: str | None, base_url: str, model: str):
 def main(argv: list[str] | None = None) -> int:
     load_dotenv()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", default=os.environ.get("TASKS", ",".join(TASK_IDS)), help="comma-separated task ids (default: all three)")
+    parser.add_argument("--tasks", default=os.environ.get("TASKS", ",".join(QUEUE_TASKS)), help="comma-separated task ids (default: the three canonical queue tasks)")
     parser.add_argument("--seed", type=int, default=None, help="seed for every task (default: canonical episodes)")
+    parser.add_argument("--split", choices=("train", "eval"), default=None, help="template split of seeded episodes (default train)")
     parser.add_argument("--results", default=os.environ.get("RESULTS_PATH"), help="write a JSON results file here")
     args = parser.parse_args(argv)
 
@@ -231,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             env = HttpEnv(url)
             for task_id in tasks:
                 policy = new_policy()
-                result = run_task(env, policy, task_id, args.seed, label, deadline)
+                result = run_task(env, policy, task_id, args.seed, label, deadline, args.split if args.seed is not None else None)
                 if hasattr(policy, "prompt_chars") and policy.prompt_chars:
                     result["prompt_chars_max"] = max(policy.prompt_chars)
                     result["prompt_chars_mean"] = round(sum(policy.prompt_chars) / len(policy.prompt_chars))

@@ -5,6 +5,7 @@ Configuration (environment variables):
   HOST                      interface to bind (default 0.0.0.0)
   SUPPORT_ENV_MAX_SESSIONS  running episodes allowed, per transport (default 256)
   SUPPORT_ENV_SESSION_TTL   seconds an idle session lives (default 1800)
+  SUPPORT_ENV_MAX_BODY_BYTES  largest HTTP request body accepted, else 413 (default 262144)
 """
 
 from __future__ import annotations
@@ -14,22 +15,33 @@ import os
 from openenv.core.env_server.http_server import create_app
 from openenv.core.env_server.types import ConcurrencyConfig
 
+from server.errors import install_error_handlers
+from server.limits import BodySizeLimit, max_body_bytes_from_env
+from server.mcp_routes import install_mcp_routes
 from server.sessions import SessionStore, install_session_routes
+from server.web import TAB_NAME, build_playground
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction, SupportObservation
+from support_env.tools import SupportToolEnvironment
 
 MAX_SESSIONS = int(os.environ.get("SUPPORT_ENV_MAX_SESSIONS", "256"))
 SESSION_TTL_S = float(os.environ.get("SUPPORT_ENV_SESSION_TTL", "1800"))
 
 app = create_app(
-    SupportEnvironment,
+    SupportToolEnvironment,  # SupportEnvironment plus its actions as MCP tools (/mcp, /ws "mcp")
     SupportAction,
     SupportObservation,
     env_name="support_env",
+    gradio_builder=build_playground,  # the /web playground (ENABLE_WEB_INTERFACE=true)
+    custom_tab_name=TAB_NAME,
+    custom_tab_primary=True,
     concurrency_config=ConcurrencyConfig(max_concurrent_envs=MAX_SESSIONS, session_timeout=SESSION_TTL_S),
 )
 app.title = "support_env"
 install_session_routes(app, SessionStore(SupportEnvironment, MAX_SESSIONS, SESSION_TTL_S))
+install_error_handlers(app)
+install_mcp_routes(app)
+app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes_from_env())  # 413 beyond SUPPORT_ENV_MAX_BODY_BYTES
 
 
 def main() -> None:

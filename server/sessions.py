@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Literal, Optional
 
 from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.routing import APIRoute
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction, SupportObservation, SupportState
-from support_env.scenarios import TASK_IDS, UnknownTaskError
+from support_env.scenarios import TASK_IDS
 
 EPISODE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 
@@ -35,7 +35,9 @@ class ResetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task_id: Optional[str] = Field(default=None, description=f"Task to play: one of {', '.join(TASK_IDS)} (default easy_classify).")
-    seed: Optional[int] = Field(default=None, ge=0, description="Seed; the same task and seed give the same episode.")
+    seed: Optional[int] = Field(default=None, ge=0, description="Seed: omit for the canonical episode; with one, a generated episode (same task, split and seed give the same episode).")
+    split: Optional[Literal["train", "eval"]] = Field(default=None, description="Template split for generated episodes (needs a seed; default train).")
+    queue_length: Optional[int] = Field(default=None, ge=1, le=10, description="Tickets in a generated queue (needs a seed; default: the task's).")
     episode_id: Optional[str] = Field(
         default=None,
         pattern=EPISODE_ID_PATTERN,
@@ -160,11 +162,22 @@ def install_session_routes(app: FastAPI, store: SessionStore) -> None:
         r for r in app.router.routes if not (isinstance(r, APIRoute) and r.path in _REPLACED_ROUTES)
     ]
 
-    @app.post("/reset", response_model=ResetResponse, tags=["Environment Control"], summary="Start an episode")
+    @app.post(
+        "/reset",
+        response_model=ResetResponse,
+        tags=["Environment Control"],
+        summary="Start an episode",
+        responses={
+            400: {"description": "Unknown task_id (the message lists the valid ones) or arguments that do not fit together"},
+            503: {"description": "Session capacity reached; the message says when slots free up"},
+        },
+    )
     async def reset(request: ResetRequest = Body(default_factory=ResetRequest)) -> ResetResponse:
         try:
-            observation = store.reset(request.episode_id, task_id=request.task_id, seed=request.seed)
-        except UnknownTaskError as exc:
+            observation = store.reset(
+                request.episode_id, task_id=request.task_id, seed=request.seed, split=request.split, queue_length=request.queue_length
+            )
+        except ValueError as exc:  # includes UnknownTaskError
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         except SessionCapacityReached as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from exc
@@ -181,7 +194,13 @@ def install_session_routes(app: FastAPI, store: SessionStore) -> None:
         env = _session(store, request.episode_id)
         return StepResponse(**serialize_observation(env.step(request.action)))
 
-    @app.get("/state", response_model=SupportState, tags=["State Management"], summary="Episode state (no answers)")
+    @app.get(
+        "/state",
+        response_model=SupportState,
+        tags=["State Management"],
+        summary="Episode state (no answers)",
+        responses={404: {"description": "Unknown or expired episode_id, or no default session"}},
+    )
     async def state(episode_id: Optional[str] = Query(default=None, max_length=128)) -> SupportState:
         return _session(store, episode_id).state
 

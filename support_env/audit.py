@@ -4,7 +4,8 @@
     python -m support_env.audit --seeds 20   # plus seeds 0..19
 
 Prints mean grade and mean return per policy per task, and the gap between
-the reference policy and the best exploit.
+the reference policy and the best exploit. Run i uses policy seed i (only the
+random policy uses it); case tasks replay their one episode on every run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from statistics import mean
 
 from .environment import SupportEnvironment
 from .rollout import play
-from .scenarios import TASK_IDS
+from .scenarios import QUEUE_TASKS, TASK_IDS
 from .zoo import EXPLOITS, ZOO, make
 
 
@@ -24,9 +25,10 @@ def run_audit(seeds: list[int | None]) -> dict[tuple[str, str], tuple[float, flo
     for cls in ZOO:
         for task_id in TASK_IDS:
             grades, returns = [], []
-            for seed in seeds:
+            for run, seed in enumerate(seeds):
+                episode_seed = seed if task_id in QUEUE_TASKS else None  # case tasks have no generated variants
                 env = SupportEnvironment()
-                rollout = play(make(cls.name, seed or 0), lambda: env.reset(task_id=task_id, seed=seed), env.step)
+                rollout = play(make(cls.name, run), lambda: env.reset(task_id=task_id, seed=episode_seed), env.step)
                 grades.append(rollout.grade.score)
                 returns.append(rollout.total_reward)
             table[cls.name, task_id] = (round(mean(grades), 3), round(mean(returns), 3))
@@ -34,10 +36,10 @@ def run_audit(seeds: list[int | None]) -> dict[tuple[str, str], tuple[float, flo
 
 
 def render(table: dict[tuple[str, str], tuple[float, float]]) -> str:
-    head = "| policy | " + " | ".join(f"{t} grade | {t} return" for t in TASK_IDS) + " |"
-    rule = "| --- |" + " ---: | ---: |" * len(TASK_IDS)
+    head = "| policy (grade / return) | " + " | ".join(f"`{t}`" for t in TASK_IDS) + " |"
+    rule = "| --- |" + " ---: |" * len(TASK_IDS)
     rows = [
-        f"| {cls.name} | " + " | ".join(f"{table[cls.name, t][0]:.3f} | {table[cls.name, t][1]:.2f}" for t in TASK_IDS) + " |"
+        f"| {cls.name} | " + " | ".join(f"{table[cls.name, t][0]:.3f} / {table[cls.name, t][1]:.2f}" for t in TASK_IDS) + " |"
         for cls in ZOO
     ]
     gaps = []

@@ -24,13 +24,19 @@ from .grading import (
     escalation_reward,
     grade_episode,
     grade_reply,
+    REWARD_OUTCOME,
+    PENALTY_UNEXPECTED_WRITE,
+    is_expected_write,
     reply_reward,
     search_reward,
 )
+from .customer import follow_up
+from .world import PolicyViolation, Write, load_world
 from .kb import KnowledgeBase, default_kb
 from .models import (
     ACTION_TYPES,
     CATEGORIES,
+    RESOLUTIONS,
     Grade,
     HistoryEntry,
     KBResult,
@@ -38,6 +44,7 @@ from .models import (
     SupportAction,
     SupportObservation,
     SupportState,
+    ThreadMessage,
 )
 from .progress import SentReply, TicketProgress
 from .scenarios import EpisodeSpec, TicketSpec, build_episode
@@ -47,6 +54,8 @@ MAX_INVALID_ACTIONS = 10
 MAX_QUERY_CHARS = 500
 MAX_REPLY_CHARS = 4000
 MAX_REASON_CHARS = 1000
+MAX_REFUND_DOLLARS = 1_000_000
+QUOTE_CHARS = 60
 
 
 class InvalidAction(Exception):
@@ -77,11 +86,18 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         seed: Optional[int] = None,
         episode_id: Optional[str] = None,
         task_id: Optional[str] = None,
+        split: Optional[str] = None,
+        queue_length: Optional[int] = None,
     ) -> SupportObservation:
-        """Start `task_id` (default easy_classify). Raises UnknownTaskError for an unknown id."""
+        """Start `task_id` (default easy_classify): the canonical queue, or with a
+        `seed` a generated one from `split` ("train" by default, or "eval") of
+        `queue_length` tickets (default: the task's). Raises ValueError (and
+        UnknownTaskError, a ValueError) for bad arguments, changing nothing."""
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self._spec = build_episode(task_id, seed)
+        if queue_length is not None and (isinstance(queue_length, bool) or not isinstance(queue_length, int)):
+            raise ValueError(f"queue_length must be an integer, got {queue_length!r}")
+        self._spec = build_episode(task_id, seed, split, queue_length)
         self._episode_id = episode_id or uuid.uuid4().hex
         self._index = 0
         self._steps = 0
@@ -89,6 +105,8 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         self._total_reward = 0.0
         self._progress: list[TicketProgress] = [TicketProgress(self._spec.tickets[0].id)]
         self._search_results: list[KBResult] = []
+        self._records: dict[str, Any] = {}
+        self._world = load_world(self._spec.world)
         self._history: list[HistoryEntry] = []
         self._done = False
         self._grade: Grade | None = None
@@ -129,6 +147,7 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             step_count=self._steps,
             task_id=self._spec.task_id,
             seed=self._spec.seed,
+            split=self._spec.split,
             difficulty=self._spec.difficulty,
             done=self._done,
             current_ticket_id=current.id if current else None,
@@ -155,7 +174,7 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
     def _dispatch(self, action: SupportAction) -> tuple[str, dict[str, float]]:
         handler = self._handlers().get(action.action_type)
         if handler is None:
-            raise InvalidAction(f"unknown action_type {action.action_type!r}; valid: {', '.join(ACTION_TYPES)}")
+            raise InvalidAction(f"unknown action_type {_quote(action.action_type)}; valid: {', '.join(ACTION_TYPES)}")
         return handler(action)
 
     def _handlers(self) -> dict[str, Callable[[SupportAction], tuple[str, dict[str, float]]]]:
@@ -165,13 +184,18 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             "reply_ticket": self._reply,
             "escalate_ticket": self._escalate,
             "close_ticket": self._close,
+            "lookup_record": self._lookup,
+            "issue_refund": self._refund,
+            "revoke_api_key": self._revoke,
+            "lock_account": self._lock,
+            "send_replacement": self._replace,
         }
 
     def _classify(self, action: SupportAction) -> tuple[str, dict[str, float]]:
         ticket, progress = self._target(action)
         category = _required_text(action.category, "category", 50).lower()
         if category not in CATEGORIES:
-            raise InvalidAction(f"category {action.category!r} is not one of {', '.join(CATEGORIES)}")
+            raise InvalidAction(f"category {_quote(action.category)} is not one of {', '.join(CATEGORIES)}")
         if progress.classified_as is not None:
             raise InvalidAction(f"ticket {ticket.id} is already classified as {progress.classified_as}; classification is final")
         progress.classified_as = category
@@ -191,7 +215,9 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         ticket, progress = self._target(action)
         text = _required_text(action.reply_text, "reply_text", MAX_REPLY_CHARS)
         progress.replies.append(SentReply(text=text, retrieved_before=frozenset(progress.retrieved)))
+        progress.thread.append(ThreadMessage(author="agent", text=text))
         components: dict[str, float] = {}
+        result = f"reply sent on {ticket.id} ({len(text)} chars)"
         truth = ticket.truth.reply
         if truth is not None:
             grade = grade_reply(progress.replies, truth, ticket.customer.plan, self._kb)
@@ -201,7 +227,11 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
                 components["reply"] = round(gain, 4)
             if grade.wrong or grade.forbidden:
                 components.update(self._pay(progress, "wrong_facts", PENALTY_WRONG_FACTS))
-        return f"reply sent on {ticket.id} ({len(text)} chars)", components
+            answer = follow_up(ticket, text, grade, turn=len(progress.replies), seed=self._spec.seed)
+            if answer:
+                progress.thread.append(ThreadMessage(author="customer", text=answer))
+                result += "; the customer answered in the thread"
+        return result, components
 
     def _escalate(self, action: SupportAction) -> tuple[str, dict[str, float]]:
         ticket, progress = self._target(action)
@@ -217,14 +247,75 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         ticket, progress = self._target(action)
         if not progress.handled:
             raise InvalidAction(f"ticket {ticket.id} has not been handled: classify, reply to or escalate it before closing")
+        if action.resolution is not None and action.resolution not in RESOLUTIONS:
+            raise InvalidAction(f"resolution {_quote(action.resolution)} is not one of {', '.join(RESOLUTIONS)}")
+        progress.resolution = action.resolution
         progress.closed = True
         self._index += 1
         self._search_results = []
+        self._records = {}
         if self._index < len(self._spec.tickets):
             nxt = self._spec.tickets[self._index]
             self._progress.append(TicketProgress(nxt.id))
             return f"closed {ticket.id}; next ticket {nxt.id}", {}
         return f"closed {ticket.id}; the queue is empty", {}
+
+    def _lookup(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        ticket, progress = self._target(action)
+        account = self._account_of(ticket)
+        record = _required_text(action.record, "record", 50)
+        if action.account_id is not None and action.account_id != account:
+            raise InvalidAction(f"you may only look up the records of this ticket's customer ({account})")
+        data = self._world_call(self._world.lookup, account, record)
+        self._records[record] = data
+        progress.looked_up.add(record)
+        rows = f"{len(data)} rows" if isinstance(data, list) else "1 record"
+        return f"looked up {record} of {account} ({rows})", {}
+
+    def _refund(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        invoice = _required_text(action.invoice_id, "invoice_id", 64)
+        amount = action.amount
+        if amount is None or not 0 < amount <= MAX_REFUND_DOLLARS or round(amount * 100) != round(amount * 100, 6):
+            raise InvalidAction(
+                f"amount is required: a positive number of US dollars up to {MAX_REFUND_DOLLARS:,} with at most 2 decimals"
+            )
+        return self._write(action, lambda account: self._world.issue_refund(account, invoice, round(action.amount * 100)))
+
+    def _revoke(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        key = _required_text(action.key_id, "key_id", 64)
+        return self._write(action, lambda account: self._world.revoke_api_key(account, key))
+
+    def _lock(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        return self._write(action, self._world.lock_account)
+
+    def _replace(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        order = _required_text(action.order_id, "order_id", 64)
+        return self._write(action, lambda account: self._world.send_replacement(account, order))
+
+    def _write(self, action: SupportAction, operation: Callable[[str], Write]) -> tuple[str, dict[str, float]]:
+        """Run an account operation for the current ticket's customer; policy refusals are invalid actions."""
+        ticket, progress = self._target(action)
+        write = self._world_call(operation, self._account_of(ticket))
+        progress.writes.append(write)
+        progress.write_evidence.append(frozenset(progress.looked_up))
+        if not is_expected_write(ticket.truth, write):
+            return f"done: {write.describe()}", {"unexpected_write": PENALTY_UNEXPECTED_WRITE}
+        if not set(ticket.truth.evidence) <= progress.looked_up:
+            return f"done: {write.describe()}", {}  # right, but a guess: no credit without the evidence
+        paid = self._pay(progress, f"outcome {write.describe()}", REWARD_OUTCOME)
+        return f"done: {write.describe()}", {"outcome": v for v in paid.values()}
+
+    def _account_of(self, ticket: TicketSpec) -> str:
+        if ticket.customer.account_id is None:
+            raise InvalidAction(f"ticket {ticket.id} has no account records in this task")
+        return ticket.customer.account_id
+
+    @staticmethod
+    def _world_call(operation: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return operation(*args)
+        except PolicyViolation as exc:
+            raise InvalidAction(f"refused: {exc}") from exc
 
     # --- helpers ---------------------------------------------------------------
 
@@ -234,7 +325,7 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         if not action.ticket_id:
             raise InvalidAction(f"{action.action_type} needs ticket_id (the current ticket is {ticket.id})")
         if action.ticket_id != ticket.id:
-            raise InvalidAction(f"ticket {action.ticket_id!r} is not the current ticket ({ticket.id}); work the queue in order")
+            raise InvalidAction(f"ticket {_quote(action.ticket_id)} is not the current ticket ({ticket.id}); work the queue in order")
         return ticket, self._progress[-1]
 
     def _count_repeat(self, action: SupportAction) -> int:
@@ -268,12 +359,14 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             episode_id=self._episode_id,
             task_id=spec.task_id,
             seed=spec.seed,
+            split=spec.split,
             difficulty=spec.difficulty,
             objective=spec.objective,
-            current_ticket=current.view() if current and not self._done else None,
+            current_ticket=current.view(self._progress[-1].thread) if current and not self._done else None,
             tickets_remaining=len(spec.tickets) - self._index,
             tickets_total=len(spec.tickets),
             kb_search_results=list(self._search_results),
+            records=dict(self._records),
             conversation_history=list(self._history),
             last_action_error=error,
             steps_remaining=MAX_STEPS - self._steps,
@@ -286,6 +379,11 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         )
 
 
+def _quote(value: str) -> str:
+    """A client's value, quoted in an error message, cut to a readable length."""
+    return repr(value[:QUOTE_CHARS] + "...") if len(value) > QUOTE_CHARS else repr(value)
+
+
 def _required_text(value: Optional[str], field: str, limit: int) -> str:
     if value is None or not value.strip():
         raise InvalidAction(f"{field} is required and must not be empty")
@@ -295,16 +393,14 @@ def _required_text(value: Optional[str], field: str, limit: int) -> str:
 
 
 def _render(action: SupportAction) -> str:
-    """A one-line rendering of an action for the history log."""
-    t = action.action_type
-    if t == "classify_ticket":
-        return f"classify_ticket({action.ticket_id}, {action.category})"
-    if t == "search_kb":
-        return f"search_kb({(action.query or '')[:60]!r})"
-    if t == "reply_ticket":
-        return f"reply_ticket({action.ticket_id}, {len(action.reply_text or '')} chars)"
-    if t == "escalate_ticket":
-        return f"escalate_ticket({action.ticket_id})"
-    if t == "close_ticket":
-        return f"close_ticket({action.ticket_id})"
-    return f"{t[:40]}(...)"
+    """A one-line rendering of an action for the history log: its values in field order."""
+    fields = action.model_dump(exclude_none=True, exclude={"metadata", "action_type", "reason"})
+    values = []
+    for name, value in fields.items():
+        if name == "reply_text":
+            values.append(f"{len(value)} chars")
+        elif name == "query":
+            values.append(_quote(value))
+        else:
+            values.append(str(value)[:60])
+    return f"{action.action_type[:40]}({', '.join(values)})"

@@ -136,15 +136,18 @@ def extract_quantities(text: str) -> list[Quantity]:
     rate and not also a one-minute duration.
     """
     found: list[Quantity] = []
-    taken: list[tuple[int, int]] = []
+    # One flag per character, set where a quantity was claimed: checking a match is
+    # linear in its length, not in the quantities found so far (a 4,000-character
+    # reply listing 1,000 amounts would otherwise take a quadratic 0.1-0.3 s).
+    taken = bytearray(len(text))
 
     def free(m: re.Match) -> bool:
-        return all(m.end() <= a or m.start() >= b for a, b in taken)
+        return not any(taken[m.start():m.end()])
 
     def add(m: re.Match, kind: str, value) -> None:
         if value is None:
             return
-        taken.append((m.start(), m.end()))
+        taken[m.start():m.end()] = b"\x01" * (m.end() - m.start())
         found.append(Quantity(kind, value, m.group(0)))
 
     for m in _BUSINESS_DAYS_RE.finditer(text):

@@ -15,6 +15,11 @@ Design rules, each closing an exploit:
   the last step, so loops earn nothing.
 - A reply that promises what policy forbids (reissuing a past invoice,
   restoring access before identity checks) loses credit like a wrong value.
+- Case tickets are graded on the end state of the world: the operations the
+  case needs, done after looking up the records that justify them, less a
+  cost for every operation it did not need. A case with no needed operation
+  done on evidence is unresolved and scores 0, so guessing or doing every
+  write one can scores nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from .facts import Fact, Quantity, claims, extract_quantities
 from .kb import KnowledgeBase
 from .models import Grade, TicketGrade
 from .progress import SentReply, TicketProgress
-from .scenarios import EpisodeSpec, ReplyTruth, TicketSpec, TicketTruth
+from .scenarios import EpisodeSpec, ExpectedWrite, ReplyTruth, TicketSpec, TicketTruth
+from .world import Write
 
 # Step rewards (shaping); each rubric item pays once per ticket.
 REWARD_CLASSIFICATION = 0.1
@@ -36,12 +42,19 @@ REWARD_ESCALATION = 0.2
 PENALTY_FALSE_ESCALATION = -0.2
 PENALTY_WRONG_FACTS = -0.1
 PENALTY_INVALID_ACTION = -0.2
+REWARD_OUTCOME = 0.2  # an account operation the case needs (once each)
+PENALTY_UNEXPECTED_WRITE = -0.2  # an account operation the case does not need (every time)
 
 # Component weights inside a ticket's score.
 WEIGHT_CLASSIFICATION = 1.0
 WEIGHT_REPLY = 3.0
 WEIGHT_ESCALATION = 2.0
 WEIGHT_NO_REPLY = 1.0
+WEIGHT_OUTCOME = 4.0
+WEIGHT_EVIDENCE = 1.0
+WEIGHT_RESOLUTION = 1.0
+# Each unexpected write takes this share off the outcome component.
+UNEXPECTED_WRITE_COST = 0.5
 
 # Each stated amount that is not true for the customer, and each forbidden
 # promise, takes this share off the reply.
@@ -82,7 +95,7 @@ class ReplyGrade:
 
 def required_facts(truth: ReplyTruth, plan: str, kb: KnowledgeBase) -> tuple[Fact, ...]:
     article = kb.articles[truth.article]
-    return tuple(article.fact(key, plan) for key in truth.required)
+    return tuple(article.fact(key, plan) for key in truth.required) + truth.ticket_facts
 
 
 def allowed_facts(truth: ReplyTruth, plan: str, kb: KnowledgeBase) -> tuple[Fact, ...]:
@@ -91,7 +104,7 @@ def allowed_facts(truth: ReplyTruth, plan: str, kb: KnowledgeBase) -> tuple[Fact
     for ref in truth.allowed:
         article_id, key = ref.split(":", 1)
         extras.append(kb.articles[article_id].fact(key, plan))
-    return kb.articles[truth.article].facts_for(plan) + tuple(extras)
+    return kb.articles[truth.article].facts_for(plan) + tuple(extras) + truth.ticket_facts
 
 
 def wrong_quantities(stated: Sequence[Quantity], required: Sequence[Fact], allowed: Sequence[Fact]) -> list[Quantity]:
@@ -169,6 +182,20 @@ def grade_ticket(ticket: TicketSpec, progress: TicketProgress, kb: KnowledgeBase
     if truth.escalate:
         weights["escalation"] = WEIGHT_ESCALATION
         components["escalation"] = 1.0 if progress.escalated else 0.0
+    if truth.outcome is not None:
+        outcome, outcome_notes = grade_outcome(truth.outcome, truth.evidence, progress.writes, progress.write_evidence)
+        weights["outcome"], components["outcome"] = WEIGHT_OUTCOME, outcome
+        notes += outcome_notes
+        looked = progress.write_evidence[0] if progress.writes else frozenset(progress.looked_up)
+        missing_evidence = [r for r in truth.evidence if r not in looked]
+        weights["evidence"] = WEIGHT_EVIDENCE
+        components["evidence"] = 1.0 - len(missing_evidence) / len(truth.evidence) if truth.evidence else 1.0
+        notes += [f"did not look up {r} before acting" for r in missing_evidence]
+    if truth.resolution is not None:
+        weights["resolution"] = WEIGHT_RESOLUTION
+        components["resolution"] = 1.0 if progress.resolution == truth.resolution else 0.0
+        if progress.resolution != truth.resolution:
+            notes.append(f"closed with resolution {progress.resolution}, expected {truth.resolution}")
 
     score = sum(weights[k] * components[k] for k in weights) / sum(weights.values()) if weights else 1.0
     if not progress.handled:
@@ -180,12 +207,40 @@ def grade_ticket(ticket: TicketSpec, progress: TicketProgress, kb: KnowledgeBase
     elif progress.escalated and not truth.escalate:
         score = 0.0
         notes.append("escalated a ticket that was not an emergency: the ticket scores 0")
+    elif truth.outcome is not None and components["outcome"] == 0.0:
+        score = 0.0
+        notes.append("the case was not resolved (no needed operation done on evidence): the ticket scores 0")
     elif not progress.closed:
         score *= UNCLOSED_FACTOR
         notes.append(f"not closed: score x{UNCLOSED_FACTOR}")
     return TicketGrade(
         ticket_id=ticket.id, score=round(score, 4), components=components, weights=weights, notes=notes
     )
+
+
+def is_expected_write(truth: TicketTruth, write: Write) -> bool:
+    return any(
+        (e.operation, e.target, e.amount_cents) == (write.operation, write.target, write.amount_cents) for e in truth.outcome or ()
+    )
+
+
+def grade_outcome(
+    expected: Sequence[ExpectedWrite], evidence: Sequence[str], writes: Sequence[Write], write_evidence: Sequence[frozenset[str]]
+) -> tuple[float, list[str]]:
+    """Compare the end state with the expected one: the share of needed
+    operations done on evidence (the justifying records looked up first), less
+    a cost for every operation the case did not need."""
+    wanted = {(e.operation, e.target, e.amount_cents) for e in expected}
+    done, guessed = set(), set()
+    for write, looked in zip(writes, write_evidence):
+        key = (write.operation, write.target, write.amount_cents)
+        (done if set(evidence) <= looked else guessed).add(key)
+    notes = [f"{Write(*e).describe()} was done before looking up {', '.join(evidence)}: no credit" for e in sorted((guessed - done) & wanted)]
+    notes += [f"expected {Write(*e).describe()}: not done" for e in sorted(wanted - done - guessed)]
+    unexpected = [w for w in writes if (w.operation, w.target, w.amount_cents) not in wanted]
+    notes += [f"unexpected write: {w.describe()}" for w in unexpected]
+    share = len(wanted & done) / len(wanted) if wanted else 1.0
+    return max(0.0, share - UNEXPECTED_WRITE_COST * len(unexpected)), notes
 
 
 def grade_episode(

@@ -16,22 +16,29 @@ import re
 import time
 from typing import Any, Callable
 
-from .models import CATEGORIES, SupportAction, SupportObservation
+from .models import CATEGORIES, RECORDS, RESOLUTIONS, SupportAction, SupportObservation
 
 UNPARSEABLE_ACTION = "unparseable_model_output"
 KB_TEXT_CHARS = 900
+RECORDS_CHARS = 2500
+THREAD_CHARS = 400
 HISTORY_LINES = 8
 
 SYSTEM_PROMPT = f"""You are a support agent for Stackwell Cloud, working a ticket queue one ticket at a time.
 Each turn, choose exactly ONE action by calling a tool (or, without tools, answer with one JSON object:
 {{"action_type": "...", ...fields}}).
 Actions: classify_ticket(ticket_id, category in {list(CATEGORIES)}), search_kb(query),
-reply_ticket(ticket_id, reply_text), escalate_ticket(ticket_id, reason), close_ticket(ticket_id).
+reply_ticket(ticket_id, reply_text), escalate_ticket(ticket_id, reason), close_ticket(ticket_id, resolution?),
+and, when the customer has an account_id: lookup_record(ticket_id, record in {list(RECORDS)}),
+issue_refund(ticket_id, invoice_id, amount in dollars), revoke_api_key(ticket_id, key_id), lock_account(ticket_id),
+send_replacement(ticket_id, order_id).
 Rules: classify every ticket once. For questions, search the knowledge base first, then reply with the
 exact policy values (durations, limits, amounts) that hold for the customer's plan, briefly; never state a
 number you did not read in a current (not archived) article. Escalate only genuine emergencies (production
 data deleted or lost, leaked credentials, account takeover). Spam and thank-you notes need no reply.
-Close the ticket when done; closing moves to the next ticket."""
+Before any account operation, look up the records that justify it; do only what the records and policy
+support, and never disclose account details to an unverified sender. Close the ticket when done, with a
+resolution in {list(RESOLUTIONS)}; closing moves to the next ticket."""
 
 _FIELD_DOCS = {
     "ticket_id": "Id of the current ticket.",
@@ -39,20 +46,38 @@ _FIELD_DOCS = {
     "query": "Keywords to search the policy knowledge base.",
     "reply_text": "The reply to the customer, stating the relevant policy facts.",
     "reason": "Why this is an emergency.",
+    "resolution": "How the ticket was resolved.",
+    "record": "Which record of the customer to look up.",
+    "invoice_id": "Invoice to refund.",
+    "amount": "Amount to refund, in US dollars.",
+    "key_id": "API key to revoke.",
+    "order_id": "Order to replace.",
 }
 _ACTION_FIELDS = {
     "classify_ticket": ("ticket_id", "category"),
     "search_kb": ("query",),
     "reply_ticket": ("ticket_id", "reply_text"),
     "escalate_ticket": ("ticket_id", "reason"),
-    "close_ticket": ("ticket_id",),
+    "close_ticket": ("ticket_id", "resolution"),
+    "lookup_record": ("ticket_id", "record"),
+    "issue_refund": ("ticket_id", "invoice_id", "amount"),
+    "revoke_api_key": ("ticket_id", "key_id"),
+    "lock_account": ("ticket_id",),
+    "send_replacement": ("ticket_id", "order_id"),
 }
+_ENUMS = {"category": CATEGORIES, "record": RECORDS, "resolution": RESOLUTIONS}
+_OPTIONAL = {"resolution"}
 _ACTION_DOCS = {
     "classify_ticket": "Set the ticket's category (final).",
     "search_kb": "Search the policy knowledge base.",
     "reply_ticket": "Send a reply to the customer.",
     "escalate_ticket": "Escalate a genuine emergency to the on-call team.",
     "close_ticket": "Close the current ticket and move to the next.",
+    "lookup_record": "Look up one of the ticket customer's records.",
+    "issue_refund": "Refund money on one of the customer's invoices.",
+    "revoke_api_key": "Revoke one of the customer's API keys.",
+    "lock_account": "Lock the customer's account.",
+    "send_replacement": "Send a replacement for a delivered hardware order.",
 }
 
 TOOLS = [
@@ -64,11 +89,15 @@ TOOLS = [
             "parameters": {
                 "type": "object",
                 "properties": {
-                    f: ({"type": "string", "enum": list(CATEGORIES)} if f == "category" else {"type": "string"})
+                    f: (
+                        {"type": "string", "enum": list(_ENUMS[f])}
+                        if f in _ENUMS
+                        else {"type": "number"} if f == "amount" else {"type": "string"}
+                    )
                     | {"description": _FIELD_DOCS[f]}
                     for f in fields
                 },
-                "required": list(fields),
+                "required": [f for f in fields if f not in _OPTIONAL],
             },
         },
     }
@@ -83,14 +112,18 @@ def build_prompt(observation: SupportObservation) -> str:
     if ticket is not None:
         parts.append(
             f"CURRENT TICKET {ticket.id} (priority {ticket.priority}; {observation.tickets_remaining} left in queue)\n"
-            f"From: {ticket.customer.name}, {ticket.customer.company}, plan: {ticket.customer.plan}\n"
+            f"From: {ticket.customer.name}, {ticket.customer.company}, plan: {ticket.customer.plan}"
+            f"{', account: ' + ticket.customer.account_id if ticket.customer.account_id else ''}\n"
             f"Subject: {ticket.subject}\n{ticket.body}"
+            + "".join(f"\n[{m.author}] {m.text[:THREAD_CHARS]}" for m in ticket.thread)
         )
     if observation.kb_search_results:
         parts.append(
             "KB RESULTS:\n"
             + "\n".join(f"[{r.article_id}] {r.title}\n{r.text[:KB_TEXT_CHARS]}" for r in observation.kb_search_results)
         )
+    if observation.records:
+        parts.append("RECORDS:\n" + json.dumps(observation.records, separators=(",", ":"))[:RECORDS_CHARS])
     if observation.conversation_history:
         recent = observation.conversation_history[-HISTORY_LINES:]
         parts.append("RECENT STEPS:\n" + "\n".join(f"{h.step}. {h.action} -> {h.result} ({h.reward:+.2f})" for h in recent))
@@ -142,10 +175,14 @@ def action_from_text(text: str) -> SupportAction:
 def action_from_fields(data: dict[str, Any], name: str | None = None) -> SupportAction:
     """Build an action from a tool call's name and arguments or a parsed JSON object."""
     action_type = str(name or data.get("action_type") or data.get("action") or data.get("type") or "")
-    fields = {f: str(data[f]) for f in _FIELD_DOCS if data.get(f) is not None}
+    fields = {f: str(data[f]) for f in _FIELD_DOCS if data.get(f) is not None and f != "amount"}
     if not action_type:
         return unparseable(json.dumps(data)[:200])
-    return SupportAction(action_type=action_type, **fields)
+    try:
+        amount = None if data.get("amount") is None else float(str(data["amount"]).lstrip("$").replace(",", ""))
+    except ValueError:
+        amount = None  # the environment then reports the missing amount
+    return SupportAction(action_type=action_type, amount=amount, **fields)
 
 
 def unparseable(text: str) -> SupportAction:

@@ -5,13 +5,18 @@ thing an agent author reads."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from openenv.core.env_server.types import Action, Observation, State
 from pydantic import BaseModel, ConfigDict, Field
 
-ACTION_TYPES = ("classify_ticket", "search_kb", "reply_ticket", "escalate_ticket", "close_ticket")
+ACTION_TYPES = (
+    "classify_ticket", "search_kb", "reply_ticket", "escalate_ticket", "close_ticket",
+    "lookup_record", "issue_refund", "revoke_api_key", "lock_account", "send_replacement",
+)
 CATEGORIES = ("billing", "technical", "account")
+RECORDS = ("account", "invoices", "api_keys", "usage", "audit_log", "incidents", "orders")
+RESOLUTIONS = ("resolved", "refund_issued", "replacement_sent", "escalated", "no_action_needed", "spam")
 
 
 class SupportAction(Action):
@@ -45,6 +50,20 @@ class SupportAction(Action):
     reason: Optional[str] = Field(
         default=None, description="escalate_ticket: why this ticket needs the on-call team (required, non-empty)."
     )
+    resolution: Optional[str] = Field(
+        default=None,
+        description="close_ticket (optional): resolved, refund_issued, replacement_sent, escalated, no_action_needed or spam.",
+    )
+    record: Optional[str] = Field(
+        default=None, description="lookup_record: account, invoices, api_keys, usage, audit_log, incidents or orders."
+    )
+    account_id: Optional[str] = Field(
+        default=None, description="lookup_record (optional): must be the ticket customer's account id if given."
+    )
+    invoice_id: Optional[str] = Field(default=None, description="issue_refund: invoice to refund, e.g. 'INV-30587'.")
+    amount: Optional[float] = Field(default=None, description="issue_refund: amount in US dollars, e.g. 49.0.")
+    key_id: Optional[str] = Field(default=None, description="revoke_api_key: id of the key to revoke (from the api_keys record).")
+    order_id: Optional[str] = Field(default=None, description="send_replacement: order to replace (from the orders record).")
 
 
 class Customer(BaseModel):
@@ -54,6 +73,16 @@ class Customer(BaseModel):
     company: str = Field(description="Customer's company.")
     plan: str = Field(description="Subscription plan: free, pro, business or enterprise. Plan-specific policy values depend on it.")
     email: str = Field(description="Address the ticket came from.")
+    account_id: Optional[str] = Field(
+        default=None, description="The customer's account in the records (lookup_record); null when the task has no records."
+    )
+
+
+class ThreadMessage(BaseModel):
+    """A message in the ticket thread after the customer's first message."""
+
+    author: str = Field(description="'agent' (your replies) or 'customer' (the customer's answers).")
+    text: str = Field(description="The message.")
 
 
 class TicketView(BaseModel):
@@ -64,6 +93,9 @@ class TicketView(BaseModel):
     body: str = Field(description="The customer's message.")
     customer: Customer = Field(description="Who wrote it and on which plan.")
     priority: str = Field(description="Priority set by the customer: low, normal, high or urgent. Customers often misjudge it.")
+    thread: list[ThreadMessage] = Field(
+        default_factory=list, description="Replies sent on this ticket and the customer's answers, oldest first."
+    )
 
 
 class KBResult(BaseModel):
@@ -121,7 +153,8 @@ class SupportObservation(Observation):
 
     episode_id: str = Field(default="", description="Session id; send it back as episode_id on /step and /state.")
     task_id: str = Field(default="", description="Task being played.")
-    seed: Optional[int] = Field(default=None, description="Seed the episode was built from (null: canonical order).")
+    seed: Optional[int] = Field(default=None, description="Seed the episode was generated from (null: the canonical episode).")
+    split: Optional[str] = Field(default=None, description="Template split of a generated episode: train or eval (null: canonical).")
     difficulty: str = Field(default="", description="easy, medium or hard.")
     objective: str = Field(default="", description="What the agent must do in this task, including the category rubric.")
     current_ticket: Optional[TicketView] = Field(default=None, description="The ticket to work on; null once the queue is empty.")
@@ -129,6 +162,9 @@ class SupportObservation(Observation):
     tickets_total: int = Field(default=0, description="Tickets in the queue.")
     kb_search_results: list[KBResult] = Field(
         default_factory=list, description="Results of the latest search_kb on the current ticket (cleared when the ticket changes)."
+    )
+    records: dict[str, Any] = Field(
+        default_factory=dict, description="Records looked up on the current ticket, by name (cleared when the ticket changes)."
     )
     conversation_history: list[HistoryEntry] = Field(default_factory=list, description="Compact log of the episode's actions and results.")
     last_action_error: Optional[str] = Field(default=None, description="Why the last action was invalid; null if it was valid.")
@@ -147,6 +183,8 @@ class TicketProgressView(BaseModel):
     classified_as: Optional[str] = Field(default=None, description="Category the agent chose, if any.")
     replies: int = Field(default=0, description="Replies sent.")
     escalated: bool = Field(default=False, description="Whether the agent escalated it.")
+    writes: list[str] = Field(default_factory=list, description="Account operations the agent performed on it.")
+    resolution: Optional[str] = Field(default=None, description="Resolution code given at closing.")
     closed: bool = Field(default=False, description="Whether it is closed.")
 
 
@@ -156,7 +194,8 @@ class SupportState(State):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     task_id: str = Field(default="", description="Task being played.")
-    seed: Optional[int] = Field(default=None, description="Seed of the episode.")
+    seed: Optional[int] = Field(default=None, description="Seed of the episode (null: canonical).")
+    split: Optional[str] = Field(default=None, description="Template split of a generated episode (null: canonical).")
     difficulty: str = Field(default="", description="easy, medium or hard.")
     done: bool = Field(default=False, description="Whether the episode has ended.")
     current_ticket_id: Optional[str] = Field(default=None, description="Id of the current ticket; null once the queue is empty.")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .models import TicketProgressView
+from .models import ThreadMessage, TicketProgressView
+from .world import Write
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,21 @@ class TicketProgress:
     classified_as: str | None = None
     retrieved: set[str] = field(default_factory=set)
     replies: list[SentReply] = field(default_factory=list)
+    thread: list[ThreadMessage] = field(default_factory=list)  # replies and the customer's answers
     escalated: bool = False
     escalation_reason: str | None = None
+    looked_up: set[str] = field(default_factory=set)  # records looked up on this ticket
+    writes: list[Write] = field(default_factory=list)  # account operations performed on this ticket
+    write_evidence: list[frozenset[str]] = field(default_factory=list)  # records looked up before each write
+    resolution: str | None = None
     closed: bool = False
     paid: set[str] = field(default_factory=set)  # rubric items already rewarded
     best_reply_score: float = 0.0
 
     @property
     def handled(self) -> bool:
-        """A ticket may be closed once the agent has classified, answered or escalated it."""
-        return self.classified_as is not None or bool(self.replies) or self.escalated
+        """A ticket may be closed once the agent has classified, answered, escalated or acted on it."""
+        return self.classified_as is not None or bool(self.replies) or self.escalated or bool(self.writes)
 
     def view(self) -> TicketProgressView:
         return TicketProgressView(
@@ -42,5 +48,7 @@ class TicketProgress:
             classified_as=self.classified_as,
             replies=len(self.replies),
             escalated=self.escalated,
+            writes=[w.describe() for w in self.writes],
+            resolution=self.resolution,
             closed=self.closed,
         )

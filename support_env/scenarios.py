@@ -7,15 +7,17 @@ observations are built from `TicketSpec.view()`, which has no truth in it.
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .models import Customer, TicketView
+from .facts import Fact, make_fact
+from .models import Customer, ThreadMessage, TicketView
 
 TASKS_DIR = Path(__file__).parent / "data" / "tasks"
-TASK_IDS = ("easy_classify", "medium_kb_reply", "hard_mixed_queue")
+QUEUE_TASKS = ("easy_classify", "medium_kb_reply", "hard_mixed_queue")
+CASE_TASKS = ("duplicate_charge_refund", "account_takeover_fraud", "damaged_item_replacement")
+TASK_IDS = QUEUE_TASKS + CASE_TASKS
 DEFAULT_TASK_ID = "easy_classify"
 
 
@@ -38,12 +40,23 @@ class ForbiddenClaim:
 class ReplyTruth:
     """The article that answers a ticket and the fact keys a reply must state.
     `allowed` names extra facts ("ARTICLE:key") a reply may state; `forbidden`
-    lists promises the reply must not make."""
+    lists promises the reply must not make; `ticket_facts` are facts of this
+    case a reply must state too (the amount refunded, say)."""
 
     article: str
     required: tuple[str, ...]
     allowed: tuple[str, ...] = ()
     forbidden: tuple[ForbiddenClaim, ...] = ()
+    ticket_facts: tuple[Fact, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExpectedWrite:
+    """An operation the case needs, as `world.Write` records it."""
+
+    operation: str
+    target: str
+    amount_cents: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,10 @@ class TicketTruth:
     category: str | None  # None for noise: any category is accepted
     reply: ReplyTruth | None
     escalate: bool
+    # Case-resolution tickets only: the expected end state and how to reach it.
+    outcome: tuple[ExpectedWrite, ...] | None = None
+    resolution: str | None = None
+    evidence: tuple[str, ...] = ()  # records to look up before the first write
 
 
 @dataclass(frozen=True)
@@ -62,9 +79,12 @@ class TicketSpec:
     customer: Customer
     priority: str
     truth: TicketTruth
+    source: str | None = None  # template id of a generated ticket; None for canonical ones
 
-    def view(self) -> TicketView:
-        return TicketView(id=self.id, subject=self.subject, body=self.body, customer=self.customer, priority=self.priority)
+    def view(self, thread: list[ThreadMessage] | None = None) -> TicketView:
+        return TicketView(
+            id=self.id, subject=self.subject, body=self.body, customer=self.customer, priority=self.priority, thread=thread or []
+        )
 
 
 @dataclass(frozen=True)
@@ -74,6 +94,8 @@ class EpisodeSpec:
     objective: str
     seed: int | None
     tickets: tuple[TicketSpec, ...]
+    split: str | None = None  # None for the canonical episode
+    world: str | None = None  # the world file behind the tickets, if any
 
 
 def _ticket(raw: dict) -> TicketSpec:
@@ -93,10 +115,14 @@ def _ticket(raw: dict) -> TicketSpec:
                 tuple(reply["required"]),
                 tuple(reply.get("allowed", ())),
                 tuple(ForbiddenClaim(f["claim"], tuple(f["phrases"])) for f in reply.get("forbidden", ())),
+                tuple(make_fact(f["key"], f["value"], synonyms=f.get("synonyms")) for f in reply.get("ticket_facts", ())),
             )
             if reply
             else None,
             escalate=bool(t["escalate"]),
+            outcome=tuple(ExpectedWrite(**w) for w in t["outcome"]) if "outcome" in t else None,
+            resolution=t.get("resolution"),
+            evidence=tuple(t.get("evidence", ())),
         ),
     )
 
@@ -113,17 +139,25 @@ def canonical_task(task_id: str) -> EpisodeSpec:
         objective=raw["objective"],
         seed=None,
         tickets=tuple(_ticket(t) for t in raw["tickets"]),
+        world=raw.get("world"),
     )
 
 
-def build_episode(task_id: str | None = None, seed: int | None = None) -> EpisodeSpec:
-    """The episode for `task_id`: canonical order without a seed, a seeded
-    permutation of the queue with one (same seed, same order, any process)."""
-    spec = canonical_task(task_id or DEFAULT_TASK_ID) if isinstance(task_id, (str, type(None))) else None
-    if spec is None:
+def build_episode(
+    task_id: str | None = None, seed: int | None = None, split: str | None = None, queue_length: int | None = None
+) -> EpisodeSpec:
+    """The episode for `task_id`: the canonical queue without a seed, a queue
+    generated from the `split`'s templates with one (same arguments, same
+    episode, in any process)."""
+    if not isinstance(task_id, (str, type(None))):
         raise UnknownTaskError(task_id)
+    spec = canonical_task(task_id or DEFAULT_TASK_ID)
     if seed is None:
+        if split is not None or queue_length is not None:
+            raise ValueError("split and queue_length apply to generated episodes: pass a seed too")
         return spec
-    tickets = list(spec.tickets)
-    random.Random(f"{spec.task_id}:{seed}").shuffle(tickets)
-    return EpisodeSpec(spec.task_id, spec.difficulty, spec.objective, seed, tuple(tickets))
+    if spec.task_id not in QUEUE_TASKS:
+        raise ValueError(f"{spec.task_id} has no generated variants; omit the seed (generated tasks: {', '.join(QUEUE_TASKS)})")
+    from .generator import generate_episode  # the generator builds on the types above
+
+    return generate_episode(spec, seed, split or "train", queue_length)

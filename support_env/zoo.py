@@ -10,15 +10,15 @@ from __future__ import annotations
 import random
 
 from .kb import KnowledgeBase, default_kb
-from .models import ACTION_TYPES, CATEGORIES, SupportAction, SupportObservation, TicketView
-from .scenarios import TASK_IDS
+from .models import ACTION_TYPES, CATEGORIES, RECORDS, SupportAction, SupportObservation, TicketView
+from .scenarios import CASE_TASKS, TASK_IDS
 from .policies import ReferencePolicy, classify, compose_reply, emergency
 
 
 ALL_TASKS = TASK_IDS
 # Tasks where answering from the KB is part of the job; on easy_classify,
 # classifying and closing is the whole job, so those strategies are not exploits there.
-ANSWER_TASKS = ("medium_kb_reply", "hard_mixed_queue")
+ANSWER_TASKS = ("medium_kb_reply", "hard_mixed_queue", *CASE_TASKS)
 
 
 def _act(action_type: str, ticket: TicketView | None = None, **fields: str) -> SupportAction:
@@ -98,7 +98,7 @@ class EscalateEverything(_PerTicket):
     """Escalates every ticket, then closes it."""
 
     name = "escalate-everything"
-    targets = ("hard_mixed_queue",)
+    targets = ("hard_mixed_queue", "account_takeover_fraud")
 
     def moves(self, ticket: TicketView) -> list[SupportAction]:
         return [_act("escalate_ticket", ticket, reason="urgent customer issue"), _act("close_ticket", ticket)]
@@ -198,9 +198,47 @@ class Sloppy(_PerTicket):
         return _act("close_ticket", ticket)
 
 
+class EveryWrite:
+    """Looks up every record, then does every account operation it can find a
+    target for: full refunds of every invoice, every key revoked, the account
+    locked, every order replaced. Then closes."""
+
+    name = "every-write"
+    targets = CASE_TASKS
+
+    def __init__(self) -> None:
+        self._queue: list[SupportAction] = []
+        self._ticket: str | None = None
+        self._looked = False
+
+    def act(self, observation: SupportObservation) -> SupportAction:
+        ticket = observation.current_ticket
+        if ticket.id != self._ticket:
+            self._ticket, self._looked = ticket.id, False
+            self._queue = [_act("lookup_record", ticket, record=r) for r in RECORDS]
+        if not self._queue and not self._looked:
+            self._looked = True
+            self._queue = self._writes(ticket, observation.records)
+        return self._queue.pop(0) if self._queue else _act("close_ticket", ticket)
+
+    @staticmethod
+    def _writes(ticket: TicketView, records: dict) -> list[SupportAction]:
+        writes = [
+            SupportAction(
+                action_type="issue_refund", ticket_id=ticket.id, invoice_id=inv["invoice_id"],
+                amount=sum(p["amount_cents"] for p in inv["payments"]) / 100,
+            )
+            for inv in records.get("invoices", [])
+        ]
+        writes += [SupportAction(action_type="revoke_api_key", ticket_id=ticket.id, key_id=k["key_id"]) for k in records.get("api_keys", [])]
+        writes.append(_act("lock_account", ticket))
+        writes += [SupportAction(action_type="send_replacement", ticket_id=ticket.id, order_id=o["order_id"]) for o in records.get("orders", [])]
+        return writes
+
+
 EXPLOITS = (
     DoNothing, RandomPolicy, CloseImmediately, EscalateEverything, KeywordStuffer,
-    RepeatFarmer, ClassifyOnly, ReplyWithoutSearch,
+    RepeatFarmer, ClassifyOnly, ReplyWithoutSearch, EveryWrite,
 )
 ZOO = (ReferencePolicy, *EXPLOITS, Sloppy)
 

@@ -6,7 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Iterator
 
@@ -53,6 +56,7 @@ class LiveServer:
         except Exception:
             self.stop()
             raise
+        drain_output(self)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -115,3 +119,93 @@ def to_observation(payload: dict) -> SupportObservation:
 def http(server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
         yield client
+
+
+def drain_output(live: LiveServer) -> LiveServer:
+    """Keep reading a server's output (its last lines stay in `live.output_tail`).
+    Unread, a pipe fills after some 64 KB of access log lines and the server
+    blocks on its next log write. Every LiveServer drains from the start."""
+    if hasattr(live, "output_tail"):
+        return live
+    live.output_tail = deque(maxlen=200)
+    threading.Thread(target=live.output_tail.extend, args=(live.process.stdout,), daemon=True).start()
+    return live
+
+
+@pytest.fixture(scope="session")
+def busy_server() -> Iterator[LiveServer]:
+    """A server of its own with its output drained, for the MCP, client and
+    results tests (hundreds of requests), so they never fill the pipe of the
+    shared `server`."""
+    live = drain_output(LiveServer())
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def busy_http(busy_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=busy_server.url, timeout=30.0) as client:
+        yield client
+
+
+class LoggedServer(LiveServer):
+    """A LiveServer whose output goes to a file, not a pipe: it never blocks on a
+    full pipe however many requests it serves, its whole log can be read
+    (`log()`), and it can be killed and started again on the same port."""
+
+    def __init__(self, extra_env: dict[str, str] | None = None, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = dict(extra_env or {})
+        self._log_file = tempfile.NamedTemporaryFile("w+", prefix="support_env_server_", suffix=".log", delete=False)
+        self.log_path = Path(self._log_file.name)
+        env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **self.extra_env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server.app"], cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            wait_for_health(self.url, self.process)
+        except Exception as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}\n{self.log()}") from exc
+
+    def log(self) -> str:
+        if not self._log_file.closed:
+            self._log_file.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no goodbyes, as in a crash or an OOM kill."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Kill this server and start a fresh process on the same port with the same
+        settings (its log continues in the same file)."""
+        if self.process.poll() is None:
+            self.kill()
+        env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **self.extra_env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server.app"], cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT, text=True
+        )
+        wait_for_health(self.url, self.process)
+
+    def stop(self) -> None:
+        super().stop()
+        self._log_file.close()
+
+
+@pytest.fixture
+def start_logged_server():
+    """Start LoggedServers with their own settings; all are stopped (and their logs deleted) at the end."""
+    started: list[LoggedServer] = []
+
+    def start(**settings: str) -> LoggedServer:
+        live = LoggedServer(settings)
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.stop()
+        live.log_path.unlink(missing_ok=True)

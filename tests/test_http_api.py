@@ -143,7 +143,10 @@ def test_state_shows_progress_but_no_answers(http):
     for word in ("truth", "critical", "escalate\":", "required"):
         assert word not in exposed
     assert state["progress"] == [
-        {"ticket_id": observation.current_ticket.id, "classified_as": None, "replies": 0, "escalated": False, "closed": False}
+        {
+            "ticket_id": observation.current_ticket.id, "classified_as": None, "replies": 0, "escalated": False,
+            "writes": [], "resolution": None, "closed": False,
+        }
     ]
     assert state["grade"] is None
 

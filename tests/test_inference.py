@@ -14,7 +14,7 @@ import pytest
 from support_env.environment import SupportEnvironment
 from support_env.policies import ReferencePolicy
 from support_env.rollout import play
-from support_env.scenarios import TASK_IDS
+from support_env.scenarios import QUEUE_TASKS
 
 from .conftest import ROOT, free_port
 from .fake_llm import FakeLLMServer
@@ -74,7 +74,7 @@ def test_offline_run_plays_the_reference_policy_on_all_three_tasks(tmp_path):
     results_path = tmp_path / "results.json"
     logs, stderr = run_inference("--results", str(results_path))
 
-    assert [log.task for log in logs] == list(TASK_IDS)
+    assert [log.task for log in logs] == list(QUEUE_TASKS)
     assert "mode: scripted reference policy" in stderr
     results = json.loads(results_path.read_text())["results"]
     for log, result in zip(logs, results):

@@ -1,0 +1,145 @@
+"""Seeded episode generator: fills scenario templates into ticket queues.
+
+A template (`data/templates/*.yaml`) describes a family of tickets: its kind,
+category, answering article and required fact keys, and several phrasings per
+tone. The hidden truth of a generated ticket is derived from its template and
+the KB, never written per ticket. Templates and entity pools are split into
+train and eval, so an eval episode shows phrasings and entities never seen in
+training. The same (task, split, seed) gives the same episode in any process:
+all randomness comes from one `random.Random` seeded by that triple.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from .models import Customer
+from .scenarios import EpisodeSpec, ReplyTruth, TicketSpec, TicketTruth
+
+TEMPLATES_DIR = Path(__file__).parent / "data" / "templates"
+POOLS_FILE = Path(__file__).parent / "data" / "pools.yaml"
+SPLITS = ("train", "eval")
+MAX_QUEUE_LENGTH = 10
+SLOTS = ("first_name", "company", "project", "region", "month", "weekday", "error_code", "amount", "invoice_id", "key_last4")
+
+# Kinds of tickets in a queue of each task, as shares of its length.
+TASK_MIX = {
+    "easy_classify": {"routine": 1.0},
+    "medium_kb_reply": {"routine": 1.0},
+    "hard_mixed_queue": {"routine": 0.4, "noise": 0.2, "critical": 0.4},
+}
+# Chance that a ticket carries an extra, irrelevant detail sentence.
+DETAIL_CHANCE = {"easy": 0.3, "medium": 0.5, "hard": 0.7}
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    split: str
+    kind: str
+    category: str | None
+    article: str | None
+    required: tuple[str, ...]
+    plans: tuple[str, ...]
+    priorities: tuple[str, ...]
+    subjects: tuple[str, ...]
+    bodies: dict[str, tuple[str, ...]]
+    details: tuple[str, ...]
+
+
+def _template(raw: dict) -> Template:
+    return Template(
+        id=raw["id"],
+        split=raw["split"],
+        kind=raw["kind"],
+        category=raw.get("category"),
+        article=raw.get("article"),
+        required=tuple(raw.get("required") or ()),
+        plans=tuple(raw["plans"]),
+        priorities=tuple(raw["priorities"]),
+        subjects=tuple(raw["subjects"]),
+        bodies={tone: tuple(texts) for tone, texts in raw["bodies"].items()},
+        details=tuple(raw.get("details") or ()),
+    )
+
+
+@lru_cache(maxsize=1)
+def templates() -> tuple[Template, ...]:
+    return tuple(_template(yaml.safe_load(p.read_text(encoding="utf-8"))) for p in sorted(TEMPLATES_DIR.glob("*.yaml")))
+
+
+@lru_cache(maxsize=1)
+def pools() -> dict[str, dict[str, tuple[str, ...]]]:
+    raw = yaml.safe_load(POOLS_FILE.read_text(encoding="utf-8"))
+    return {split: {name: tuple(map(str, values)) for name, values in raw[split].items()} for split in SPLITS}
+
+
+def queue_kinds(task_id: str, length: int) -> list[str]:
+    """The kinds of a queue of `length` tickets, in the task's proportions (largest remainder)."""
+    mix = TASK_MIX[task_id]
+    exact = {kind: share * length for kind, share in mix.items()}
+    counts = {kind: int(n) for kind, n in exact.items()}
+    for kind in sorted(mix, key=lambda k: exact[k] - counts[k], reverse=True)[: length - sum(counts.values())]:
+        counts[kind] += 1
+    return [kind for kind in mix for _ in range(counts[kind])]
+
+
+def fill_ticket(template: Template, ticket_id: str, rng: random.Random, split: str, difficulty: str, with_reply: bool) -> TicketSpec:
+    pool = pools()[split]
+    first, last, company = rng.choice(pool["first_names"]), rng.choice(pool["last_names"]), rng.choice(pool["companies"])
+    slots = {
+        "first_name": first,
+        "company": company,
+        "project": rng.choice(pool["projects"]),
+        "region": rng.choice(pool["regions"]),
+        "month": rng.choice(pool["months"]),
+        "weekday": rng.choice(pool["weekdays"]),
+        "error_code": rng.choice(pool["error_codes"]),
+        "amount": f"${rng.randint(19, 480)}.00",
+        "invoice_id": f"INV-{rng.randint(10000, 99999)}",
+        "key_last4": "".join(rng.choice(string.hexdigits.lower()[:16]) for _ in range(4)),
+    }
+    tone = rng.choice(sorted(template.bodies))
+    body = rng.choice(template.bodies[tone]).format_map(slots)
+    if template.details and rng.random() < DETAIL_CHANCE[difficulty]:
+        body = f"{body} {rng.choice(template.details).format_map(slots)}"
+    domain = company.lower().replace(" ", "")
+    reply = ReplyTruth(template.article, template.required) if with_reply and template.article else None
+    return TicketSpec(
+        id=ticket_id,
+        subject=rng.choice(template.subjects).format_map(slots),
+        body=f"{body}\n\n{first} {last}, {company}",
+        customer=Customer(name=f"{first} {last}", company=company, plan=rng.choice(template.plans), email=f"{first.lower()}@{domain}.example.com"),
+        priority=rng.choice(template.priorities),
+        truth=TicketTruth(kind=template.kind, category=template.category, reply=reply, escalate=template.kind == "critical"),
+        source=template.id,
+    )
+
+
+def generate_episode(canonical: EpisodeSpec, seed: int, split: str = "train", queue_length: int | None = None) -> EpisodeSpec:
+    """A fresh queue with the shape and difficulty of `canonical`, drawn from `split`'s templates."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    length = len(canonical.tickets) if queue_length is None else queue_length
+    if not 1 <= length <= MAX_QUEUE_LENGTH:
+        raise ValueError(f"queue_length must be between 1 and {MAX_QUEUE_LENGTH}, got {queue_length!r}")
+    rng = random.Random(f"{canonical.task_id}:{split}:{seed}:{length}")
+    with_reply = any(t.truth.reply for t in canonical.tickets)
+    kinds = queue_kinds(canonical.task_id, length)
+    rng.shuffle(kinds)
+    # One shuffled deck per kind, dealt in turn: no template repeats in a queue until its deck runs out.
+    decks = {kind: rng.sample(ts, len(ts)) for kind in sorted(set(kinds)) for ts in [[t for t in templates() if t.split == split and t.kind == kind]]}
+    dealt = {kind: 0 for kind in decks}
+    prefix = canonical.tickets[0].id[0]
+    tickets = []
+    for index, kind in enumerate(kinds):
+        template = decks[kind][dealt[kind] % len(decks[kind])]
+        dealt[kind] += 1
+        tickets.append(fill_ticket(template, f"{prefix}{index + 1:02d}", rng, split, canonical.difficulty, with_reply))
+    return EpisodeSpec(canonical.task_id, canonical.difficulty, canonical.objective, seed, tuple(tickets), split)

@@ -1,0 +1,258 @@
+"""The agent's actions as MCP tools.
+
+Each action tool is a typed function that builds a `SupportAction`; the
+environment runs it through `SupportEnvironment.step`, so an MCP agent plays
+by exactly the rules of `/step` (same rewards, same invalid actions, same
+grade). Every tool returns the resulting observation, so the agent sees the
+ticket, search results, reward and, once done, the grade.
+
+Arguments that do not match a tool's input schema (a missing argument, a
+category outside the three) are refused by the MCP layer before the episode
+sees them, as HTTP refuses a malformed body with 422: no step is taken.
+Everything else is judged by the episode.
+
+Starting an episode is simulation control, not a tool: the session an agent
+acts in is created (and its task chosen) by whoever runs the agent, see
+`server/mcp_routes.py`. `get_observation` shows the latest observation again
+without taking a step, so an agent can read its first ticket.
+"""
+
+import inspect
+import weakref
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from typing import Annotated, Any, Awaitable, Callable, Literal, Optional, Union
+
+from fastmcp import Client, FastMCP
+from fastmcp.exceptions import ToolError
+from fastmcp.server.dependencies import get_context
+from pydantic import Field
+
+from .environment import EpisodeNotStarted, SupportEnvironment
+from .models import CATEGORIES, RECORDS, RESOLUTIONS, SupportAction, SupportObservation
+
+SERVER_NAME = "support_env"
+INSTRUCTIONS = (
+    "You work the support queue of Stackwell Cloud, one ticket at a time. Call get_observation to read the "
+    "current ticket and the task objective, then classify, search the knowledge base, look up the customer's "
+    "records, reply, act on the account or escalate when the case calls for it, and close each ticket. Every tool returns the new observation: reward, errors, and the grade "
+    "once the queue is done."
+)
+
+
+def _described(field: str) -> Any:
+    """The argument's description, taken from `SupportAction` (one source of truth)."""
+    return Field(description=SupportAction.model_fields[field].description)
+
+
+TicketId = Annotated[str, _described("ticket_id")]
+
+
+def classify_ticket(ticket_id: TicketId, category: Annotated[Literal[CATEGORIES], _described("category")]) -> SupportAction:
+    """Classify the current ticket as billing, technical or account (final: one classification per ticket)."""
+    return SupportAction(action_type="classify_ticket", ticket_id=ticket_id, category=category)
+
+
+def search_kb(query: Annotated[str, _described("query")]) -> SupportAction:
+    """Search the policy knowledge base; returns the top 3 articles with their full text."""
+    return SupportAction(action_type="search_kb", query=query)
+
+
+def reply_ticket(ticket_id: TicketId, reply_text: Annotated[str, _described("reply_text")]) -> SupportAction:
+    """Send a reply to the customer of the current ticket."""
+    return SupportAction(action_type="reply_ticket", ticket_id=ticket_id, reply_text=reply_text)
+
+
+def escalate_ticket(ticket_id: TicketId, reason: Annotated[str, _described("reason")]) -> SupportAction:
+    """Escalate the current ticket to the on-call engineering team (genuine emergencies only; once per ticket)."""
+    return SupportAction(action_type="escalate_ticket", ticket_id=ticket_id, reason=reason)
+
+
+def close_ticket(
+    ticket_id: TicketId, resolution: Annotated[Optional[Literal[RESOLUTIONS]], _described("resolution")] = None
+) -> SupportAction:
+    """Close the current ticket once it is handled (classified, replied to or escalated) and move to the next."""
+    return SupportAction(action_type="close_ticket", ticket_id=ticket_id, resolution=resolution)
+
+
+def lookup_record(
+    ticket_id: TicketId,
+    record: Annotated[Literal[RECORDS], _described("record")],
+    account_id: Annotated[Optional[str], _described("account_id")] = None,
+) -> SupportAction:
+    """Look up one of the current customer's records (account, invoices, API keys, usage, audit log, incidents, orders)."""
+    return SupportAction(action_type="lookup_record", ticket_id=ticket_id, record=record, account_id=account_id)
+
+
+def issue_refund(
+    ticket_id: TicketId, invoice_id: Annotated[str, _described("invoice_id")], amount: Annotated[float, _described("amount")]
+) -> SupportAction:
+    """Refund an invoice of the current customer (an account operation: do it only when the case calls for it)."""
+    return SupportAction(action_type="issue_refund", ticket_id=ticket_id, invoice_id=invoice_id, amount=amount)
+
+
+def revoke_api_key(ticket_id: TicketId, key_id: Annotated[str, _described("key_id")]) -> SupportAction:
+    """Revoke one of the current customer's API keys (an account operation: do it only when the case calls for it)."""
+    return SupportAction(action_type="revoke_api_key", ticket_id=ticket_id, key_id=key_id)
+
+
+def lock_account(ticket_id: TicketId) -> SupportAction:
+    """Lock the current customer's account (an account operation: do it only when the case calls for it)."""
+    return SupportAction(action_type="lock_account", ticket_id=ticket_id)
+
+
+def send_replacement(ticket_id: TicketId, order_id: Annotated[str, _described("order_id")]) -> SupportAction:
+    """Ship a replacement for one of the current customer's orders (an account operation: only when the case calls for it)."""
+    return SupportAction(action_type="send_replacement", ticket_id=ticket_id, order_id=order_id)
+
+
+ACTION_TOOLS: dict[str, Callable[..., SupportAction]] = {
+    tool.__name__: tool
+    for tool in (
+        classify_ticket, search_kb, reply_ticket, escalate_ticket, close_ticket,
+        lookup_record, issue_refund, revoke_api_key, lock_account, send_replacement,
+    )
+}
+OBSERVATION_TOOL = "get_observation"
+OBSERVATION_TOOL_DESCRIPTION = (
+    "Show the latest observation again (current ticket, search results, reward, grade) without taking a step."
+)
+TOOL_NAMES = (*ACTION_TOOLS, OBSERVATION_TOOL)
+
+
+def as_tool_call(action: SupportAction) -> tuple[str, dict[str, Any]]:
+    """The MCP tool call (name, arguments) for `action`, for agents whose
+    policies produce `SupportAction`s (like the reference policy)."""
+    return action.action_type, action.model_dump(exclude_none=True, exclude={"action_type", "metadata"})
+
+
+# The episode a session being created starts with (reset keyword arguments).
+# Set by the /mcp route for `openenv/session/create`; read in `mcp_session`,
+# which OpenEnv enters in that same request while it creates the session.
+EPISODE_START: ContextVar[Optional[dict[str, Any]]] = ContextVar("support_env_episode_start", default=None)
+
+# How a tool server runs a call: the tool's name and its validated arguments in,
+# the observation out. Sync for an environment in this process, async for a relay.
+Runner = Callable[[str, dict[str, Any]], Union[SupportObservation, Awaitable[SupportObservation]]]
+
+
+def build_tool_server(run: Runner, name: str = SERVER_NAME) -> FastMCP:
+    """A FastMCP server with every tool, each delegating to `run` (the relay at
+    `/mcp` is one). The input schemas come from the typed functions above, so
+    every server built here lists the same tools with the same schemas."""
+    return _serve(_tool_functions(run), name)
+
+
+def _tool_functions(run: Runner) -> dict[str, Callable[..., Any]]:
+    functions = {name: _delegate(name, inspect.signature(make_action), run) for name, make_action in ACTION_TOOLS.items()}
+    functions[OBSERVATION_TOOL] = _delegate(OBSERVATION_TOOL, inspect.Signature(), run)
+    return functions
+
+
+def _serve(functions: dict[str, Callable[..., Any]], name: str = SERVER_NAME) -> FastMCP:
+    server = FastMCP(name, instructions=INSTRUCTIONS)
+    for tool_name, function in functions.items():
+        read_only = tool_name == OBSERVATION_TOOL
+        server.tool(
+            function,
+            name=tool_name,
+            description=OBSERVATION_TOOL_DESCRIPTION if read_only else inspect.getdoc(ACTION_TOOLS[tool_name]),
+            annotations={"readOnlyHint": read_only, "idempotentHint": read_only, "openWorldHint": False},
+        )
+    return server
+
+
+def _delegate(tool_name: str, signature: inspect.Signature, run: Runner) -> Callable[..., Any]:
+    """A function with `signature` (so FastMCP derives the input schema from it)
+    that hands its arguments to `run`."""
+    if inspect.iscoroutinefunction(run):
+
+        async def tool(**arguments: Any) -> SupportObservation:
+            return await run(tool_name, arguments)
+
+    else:
+
+        def tool(**arguments: Any) -> SupportObservation:
+            return run(tool_name, arguments)
+
+    tool.__name__ = tool_name
+    tool.__signature__ = signature.replace(return_annotation=SupportObservation)
+    tool.__annotations__ = {
+        **{p.name: p.annotation for p in signature.parameters.values()},
+        "return": SupportObservation,
+    }
+    return tool
+
+
+class SupportToolEnvironment(SupportEnvironment):
+    """`SupportEnvironment` with its actions served as MCP tools.
+
+    OpenEnv's server finds `mcp_client` / `mcp_session` on the session's
+    environment and routes `/mcp` and `/ws` "mcp" messages to it; the tools act
+    on this instance, so each session has its own episode. Tools need an
+    episode: `openenv/session/create` starts one (see `mcp_session`), and over
+    /ws a `reset` message does, as before a `step`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._latest: Optional[SupportObservation] = None
+        # The tool functions are shared by every environment: FastMCP caches
+        # per function, so per-instance closures would keep closed sessions'
+        # environments alive. A call finds its environment through its server.
+        self.mcp_server: Optional[FastMCP] = _serve(_ENVIRONMENT_TOOLS)
+        _ENVIRONMENT_OF[self.mcp_server] = weakref.ref(self)
+        self.mcp_client: Optional[Client] = Client(self.mcp_server)
+
+    def reset(self, *args: Any, **kwargs: Any) -> SupportObservation:
+        self._latest = super().reset(*args, **kwargs)
+        return self._latest
+
+    def step(self, action: SupportAction, *args: Any, **kwargs: Any) -> SupportObservation:
+        self._latest = super().step(action, *args, **kwargs)
+        return self._latest
+
+    def _run_tool(self, tool_name: str, arguments: dict[str, Any]) -> SupportObservation:
+        if self._latest is None:
+            raise ToolError(str(EpisodeNotStarted()))  # an expected refusal, not a server fault
+        if tool_name == OBSERVATION_TOOL:
+            return self._latest
+        return self.step(ACTION_TOOLS[tool_name](**arguments))
+
+    @asynccontextmanager
+    async def mcp_session(self):
+        """Held open by OpenEnv for the life of a session. A session created
+        by `openenv/session/create` starts its episode here, before any tool
+        call (`EPISODE_START`); a /ws connection starts one with `reset`."""
+        if self.mcp_client is None:
+            raise RuntimeError("the environment is closed")
+        requested = EPISODE_START.get()
+        if requested is not None:
+            self.reset(**requested)
+        async with self.mcp_client:
+            yield self.mcp_client
+
+    def close(self) -> None:
+        self.mcp_client = None
+        self.mcp_server = None
+        super().close()
+
+
+# OpenEnv passes reset/step only the keyword arguments their signatures accept:
+# show it the environment's own signatures, not the pass-through ones above.
+SupportToolEnvironment.reset.__signature__ = inspect.signature(SupportEnvironment.reset)
+SupportToolEnvironment.step.__signature__ = inspect.signature(SupportEnvironment.step)
+
+
+# Which environment a per-environment tool server serves (weak both ways).
+_ENVIRONMENT_OF: "weakref.WeakKeyDictionary[FastMCP, weakref.ref[SupportToolEnvironment]]" = weakref.WeakKeyDictionary()
+
+
+def _run_on_served_environment(tool_name: str, arguments: dict[str, Any]) -> SupportObservation:
+    environment = _ENVIRONMENT_OF.get(get_context().fastmcp, lambda: None)()
+    if environment is None:
+        raise ToolError("the environment is closed")
+    return environment._run_tool(tool_name, arguments)
+
+
+_ENVIRONMENT_TOOLS = _tool_functions(_run_on_served_environment)
