@@ -1,9 +1,10 @@
 """Our server against the framework floor, same client, same run, loopback only.
 
-    python benchmarks/bench_server.py [--steps 1500] [--clients 64] [--per-client 40]
+    python benchmarks/bench_server.py [--steps 1000] [--clients 64] [--per-client 30] [--repeat 3]
 
 Two servers start side by side (each one uvicorn process, measured one at a
-time so they never compete for the CPU):
+time so they never compete for the CPU; `--repeat` rounds of floor, light,
+mixed back to back, medians reported, so load from elsewhere hits all alike):
 
 - floor: `benchmarks/echo_floor.py`, an environment that does nothing, served
   by the same OpenEnv `create_app` and `uvicorn.run`. Its cost per step is the

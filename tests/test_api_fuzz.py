@@ -97,12 +97,8 @@ def test_generated_requests_never_get_a_5xx_and_every_4xx_explains_itself(live, 
     "method, path, body, status",
     [
         ("POST", "/step", {"episode_id": "nope", "action": {"action_type": "search_kb", "query": "x"}}, 404),
-        pytest.param(
-            "GET", "/state?episode_id=nope", None, 404,
-        ),
-        pytest.param(
-            "POST", "/reset", {"task_id": "nightmare"}, 400,
-        ),
+        ("GET", "/state?episode_id=nope", None, 404),
+        ("POST", "/reset", {"task_id": "nightmare"}, 400),
     ],
 )
 def test_every_error_status_the_api_answers_is_declared_in_its_openapi(live, method, path, body, status):
@@ -138,20 +134,19 @@ def test_generated_episodes_over_http_are_served_whole(live, data, start):
 
 # Non-finite numbers are not JSON, but Python's parser (and so FastAPI's) accepts NaN,
 # Infinity and 1e999; they must still never cost a 5xx.
-
 @pytest.mark.parametrize(
     "path, template",
     [
-        pytest.param("/reset", '{"seed": NaN}'),
-        pytest.param("/reset", '{"seed": Infinity}'),
-        pytest.param("/reset", '{"seed": 1, "queue_length": -Infinity}'),
-        pytest.param("/step", '{"timeout_s": NaN, "episode_id": "@ID@", "action": {"action_type": "search_kb", "query": "x"}}'),
+        ("/reset", '{"seed": NaN}'),
+        ("/reset", '{"seed": Infinity}'),
+        ("/reset", '{"seed": 1, "queue_length": -Infinity}'),
+        ("/step", '{"timeout_s": NaN, "episode_id": "@ID@", "action": {"action_type": "search_kb", "query": "x"}}'),
         ("/step", '{"timeout_s": Infinity, "episode_id": "@ID@", "action": {"action_type": "search_kb", "query": "x"}}'),
         ("/step", '{"episode_id": "@ID@", "action": {"action_type": "search_kb", "query": "x", "metadata": {"k": NaN}}}'),
         ("/step", '{"episode_id": "@ID@", "action": {"action_type": "issue_refund", "ticket_id": "@T@", "invoice_id": "INV-1", "amount": NaN}}'),
         ("/step", '{"episode_id": "@ID@", "action": {"action_type": "issue_refund", "ticket_id": "@T@", "invoice_id": "INV-1", "amount": -Infinity}}'),
-        pytest.param("/step", '{"episode_id": "@ID@", "action": {"action_type": "issue_refund", "ticket_id": "@T@", "invoice_id": "INV-1", "amount": Infinity}}'),
-        pytest.param("/step", '{"episode_id": "@ID@", "action": {"action_type": "issue_refund", "ticket_id": "@T@", "invoice_id": "INV-1", "amount": 1e308}}'),
+        ("/step", '{"episode_id": "@ID@", "action": {"action_type": "issue_refund", "ticket_id": "@T@", "invoice_id": "INV-1", "amount": Infinity}}'),
+        ("/step", '{"episode_id": "@ID@", "action": {"action_type": "issue_refund", "ticket_id": "@T@", "invoice_id": "INV-1", "amount": 1e308}}'),
     ],
 )
 def test_non_finite_numbers_in_a_body_never_get_a_5xx(live, path, template):

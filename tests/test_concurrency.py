@@ -190,7 +190,8 @@ def ws_session_error(url: str) -> dict | None:
 
 
 def test_at_capacity_a_ws_session_is_refused_clearly_and_a_vanished_clients_slot_is_freed_by_the_idle_timeout(start_logged_server):
-    live = start_logged_server(SUPPORT_ENV_MAX_SESSIONS="2", SUPPORT_ENV_SESSION_TTL="1")
+    # TTL 3 s: long enough that neither vanished client expires before the refusal is checked.
+    live = start_logged_server(SUPPORT_ENV_MAX_SESSIONS="2", SUPPORT_ENV_SESSION_TTL="3")
     ws_url = live.url.replace("http", "ws") + "/ws"
     vanished = [VanishingClient(live.port), VanishingClient(live.port)]
     try:
