@@ -20,10 +20,12 @@ from server.limits import BodySizeLimit, max_body_bytes_from_env
 from server.mcp_routes import install_mcp_routes
 from server.sessions import SessionStore, install_session_routes
 from server.web import TAB_NAME, build_playground
+from server.web_guard import disable_playground_if_unwritable
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction, SupportObservation
 from support_env.tools import SupportToolEnvironment
 
+disable_playground_if_unwritable()
 MAX_SESSIONS = int(os.environ.get("SUPPORT_ENV_MAX_SESSIONS", "256"))
 SESSION_TTL_S = float(os.environ.get("SUPPORT_ENV_SESSION_TTL", "1800"))
 
