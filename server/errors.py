@@ -1,9 +1,10 @@
 """Request validation errors that can always be sent back.
 
-FastAPI's default 422 handler echoes the rejected input; Python's JSON parser
-accepts NaN and Infinity, which Starlette then refuses to serialise, turning a
-client's mistake into a 500. This handler sends the same 422 with such values
-replaced by their text.
+FastAPI's default 422 handler echoes the rejected input. Python's JSON parser
+accepts NaN and Infinity, and lone surrogates such as "\\ud800", none of which
+Starlette can send back: a client's mistake would become a 500. This handler
+sends the same 422 with such values replaced by their text, and `sendable`
+does the same for any other answer built from a client's input.
 """
 
 from __future__ import annotations
@@ -17,18 +18,32 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 
-def _finite(value: Any) -> Any:
+def sendable(value: Any) -> Any:
+    """`value` with non-finite numbers as text and text that is not Unicode escaped, so it encodes as JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {sendable(k): sendable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [sendable(v) for v in value]
     return value
 
 
+def holds_text_not_unicode(value: Any) -> bool:
+    """Whether any string in a parsed JSON value (keys included) holds a lone surrogate."""
+    if isinstance(value, str):
+        return sendable(value) != value
+    if isinstance(value, dict):
+        return any(holds_text_not_unicode(k) or holds_text_not_unicode(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_text_not_unicode(v) for v in value)
+    return False
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"detail": _finite(jsonable_encoder(exc.errors()))})
+    return JSONResponse(status_code=422, content={"detail": sendable(jsonable_encoder(exc.errors()))})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -39,10 +39,12 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from starlette.types import Receive, Scope, Send
 
+from server.errors import holds_text_not_unicode
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportObservation
 from support_env.tools import EPISODE_START, build_tool_server
 
+INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
 PARSE_ERROR = -32700
 
@@ -163,7 +165,9 @@ class _McpEndpoint:
             message = json.loads(await _read_body(receive))
         except ValueError:
             message = None
-        if isinstance(message, dict):
+        if holds_text_not_unicode(message):
+            reply = _error(None, INVALID_REQUEST, "Invalid request: text that is not valid Unicode (a lone surrogate such as \\ud800); send UTF-8")
+        elif isinstance(message, dict):
             reply = await self._handle(message)
         else:
             reply = _error(None, PARSE_ERROR, "Parse error: expected one JSON-RPC request object")

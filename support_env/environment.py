@@ -172,6 +172,9 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
     # --- actions ---------------------------------------------------------------
 
     def _dispatch(self, action: SupportAction) -> tuple[str, dict[str, float]]:
+        field = _field_not_unicode(action)
+        if field is not None:
+            raise InvalidAction(f"{field} is not valid Unicode text (it holds a lone surrogate such as \\ud800); send UTF-8 text")
         handler = self._handlers().get(action.action_type)
         if handler is None:
             raise InvalidAction(f"unknown action_type {_quote(action.action_type)}; valid: {', '.join(ACTION_TYPES)}")
@@ -392,8 +395,30 @@ def _required_text(value: Optional[str], field: str, limit: int) -> str:
     return value.strip()
 
 
+def _field_not_unicode(action: SupportAction) -> str | None:
+    """The first text field that cannot be encoded as UTF-8 (JSON allows "\\ud800"; Unicode does not)."""
+    for name, value in action.model_dump(exclude={"metadata"}).items():
+        if isinstance(value, str) and not _is_unicode(value):
+            return name
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _render(action: SupportAction) -> str:
-    """A one-line rendering of an action for the history log: its values in field order."""
+    """A one-line rendering of an action for the history log: its values in field order, text that
+    is not Unicode escaped so the log can always be encoded."""
+    if _field_not_unicode(action) is not None:
+        return _render(action.model_copy(update={
+            name: value.encode("utf-8", "backslashreplace").decode("utf-8")
+            for name, value in action.model_dump(exclude={"metadata"}).items() if isinstance(value, str)
+        }))
     fields = action.model_dump(exclude_none=True, exclude={"metadata", "action_type", "reason"})
     values = []
     for name, value in fields.items():

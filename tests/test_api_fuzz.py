@@ -15,6 +15,7 @@ seconds; the server is loopback only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -156,9 +157,47 @@ def test_non_finite_numbers_in_a_body_never_get_a_5xx(live, path, template):
     assert_answer_is_clear(response.status_code, response.content, body)
 
 
+def test_a_lone_surrogate_in_a_body_is_neither_a_5xx_nor_poison_for_the_session(live):
+    first = httpx.post(f"{live.url}/reset", json={"task_id": "easy_classify"}).json()["observation"]
+    body = '{"episode_id": "%s", "action": {"action_type": "classify_ticket", "ticket_id": "\\ud800"}}' % first["episode_id"]
+    response = httpx.post(f"{live.url}/step", content=body, headers={"content-type": "application/json"})
+    assert_answer_is_clear(response.status_code, response.content, body)
+    after = httpx.post(f"{live.url}/step", json={"episode_id": first["episode_id"], "action": {"action_type": "search_kb", "query": "refund"}})
+    assert after.status_code == 200, after.text[:300]
+
+
+@pytest.mark.parametrize(
+    "path, template",
+    [
+        ("/reset", '{"seed": "\\ud800"}'),
+        ("/reset", '{"episode_id": "\\udfff"}'),
+        ("/reset", '{"\\ud800": 1}'),
+        ("/reset", '{"task_id": "hard_mixed_queue", "seed": 1, "split": "\\ud800"}'),
+        ("/step", '{"episode_id": "\\ud800", "action": {"action_type": "search_kb", "query": "x"}}'),
+        ("/step", '{"episode_id": "@ID@", "action": {"action_type": "issue_refund", "ticket_id": "@T@", "invoice_id": "INV-1", "amount": "\\ud800"}}'),
+        ("/step", '{"episode_id": "@ID@", "action": {"action_type": "search_kb", "query": "x", "metadata": {"\\ud800": "\\udc00"}}}'),
+        ("/step", '{"episode_id": "@ID@", "action": "\\ud800"}'),
+        ("/mcp", '{"jsonrpc": "2.0", "id": "\\ud800", "method": "\\ud800"}'),
+        ("/mcp", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "\\ud800", "arguments": {}}}'),
+        ("/mcp", '{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"session_id": "\\ud800"}}'),
+    ],
+)
+def test_lone_surrogates_anywhere_in_a_body_get_a_clear_answer(live, path, template):
+    first = httpx.post(f"{live.url}/reset", json={"task_id": "duplicate_charge_refund"}).json()["observation"]
+    body = template.replace("@ID@", first["episode_id"]).replace("@T@", first["current_ticket"]["id"])
+    response = httpx.post(f"{live.url}{path}", content=body, headers={"content-type": "application/json"}, timeout=30)
+    assert_answer_is_clear(response.status_code, response.content, body)
+    if path == "/mcp":
+        assert response.json()["error"]["code"] == -32600 and "not valid Unicode" in response.json()["error"]["message"]
+    after = httpx.post(f"{live.url}/step", json={"episode_id": first["episode_id"], "action": {"action_type": "search_kb", "query": "refund"}})
+    assert after.status_code == 200 and after.json()["observation"]["last_action_error"] is None, after.text[:300]
+
+
+# Every code point, lone surrogates included ("\ud800" is valid JSON but not Unicode).
+ANY_CHARACTER = st.characters(exclude_categories=())
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(ANY_CHARACTER, max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(ANY_CHARACTER, max_size=10), children, max_size=4),
     max_leaves=12,
 )
 MCP_METHODS = ["tools/list", "tools/call", "openenv/session/close", "initialize", "ping", "resources/list", "nonsense", ""]
@@ -169,7 +208,7 @@ def mcp_messages(draw, session_ids: list[str]):
     """JSON-RPC requests: well-formed ones on live sessions, malformed ones, and any JSON at all."""
     if draw(st.integers(0, 5)) == 0:
         return draw(json_values)
-    arguments = draw(st.one_of(json_values, st.fixed_dictionaries({}, optional={"ticket_id": st.text(max_size=8), "query": st.text(max_size=40), "category": st.sampled_from(["billing", "x"])})))
+    arguments = draw(st.one_of(json_values, st.fixed_dictionaries({}, optional={"ticket_id": st.text(ANY_CHARACTER, max_size=8), "query": st.text(ANY_CHARACTER, max_size=40), "category": st.sampled_from(["billing", "x"])})))
     params = draw(
         st.one_of(
             json_values,
@@ -178,13 +217,13 @@ def mcp_messages(draw, session_ids: list[str]):
                 optional={
                     "name": st.sampled_from(["search_kb", "classify_ticket", "get_observation", "close_ticket", "rm -rf", ""]),
                     "arguments": st.just(arguments),
-                    "session_id": st.one_of(st.sampled_from(session_ids), st.text(max_size=40)),
+                    "session_id": st.one_of(st.sampled_from(session_ids), st.text(ANY_CHARACTER, max_size=40)),
                 },
             ),
         )
     )
-    message = {"jsonrpc": draw(st.sampled_from(["2.0", "1.0", None])), "method": draw(st.sampled_from(MCP_METHODS) | st.text(max_size=20)), "params": params}
-    message["id"] = draw(st.one_of(st.integers(), st.text(max_size=10), st.none()))
+    message = {"jsonrpc": draw(st.sampled_from(["2.0", "1.0", None])), "method": draw(st.sampled_from(MCP_METHODS) | st.text(ANY_CHARACTER, max_size=20)), "params": params}
+    message["id"] = draw(st.one_of(st.integers(), st.text(ANY_CHARACTER, max_size=10), st.none()))
     return message
 
 
@@ -251,8 +290,6 @@ def test_the_limit_is_exact_for_declared_lengths(size, status):
         async with httpx.AsyncClient(transport=transport, base_url="http://limits") as client:
             return await client.post("/", content=b"a" * size)
 
-    import asyncio
-
     response = asyncio.run(post())
     assert response.status_code == status
     if status == 200:
@@ -270,8 +307,6 @@ def test_the_limit_is_exact_for_streamed_bodies():
         transport = httpx.ASGITransport(app=_echo_app(1000))
         async with httpx.AsyncClient(transport=transport, base_url="http://limits") as client:
             return await client.post("/", content=stream())
-
-    import asyncio
 
     assert asyncio.run(run(1000)).json() == {"received": 1000}
     refused = asyncio.run(run(1100))

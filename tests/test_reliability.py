@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from openenv.core.env_server.serialization import serialize_observation
 
 from support_env.environment import MAX_INVALID_ACTIONS, MAX_STEPS, SupportEnvironment
+from support_env.grading import PENALTY_INVALID_ACTION
 from support_env.models import ACTION_TYPES, CATEGORIES, SupportAction, SupportObservation, SupportState
 from support_env.scenarios import TASK_IDS
 
@@ -38,10 +39,13 @@ def _accepts_seeds(task_id: str) -> bool:
 
 SEEDED_TASKS = tuple(t for t in TASK_IDS if _accepts_seeds(t))
 
-huge_text = st.builds(lambda ch, n: ch * n, st.characters(), st.sampled_from(HUGE_SIZES))
+# Every code point, lone surrogates included ("\ud800" is valid JSON but not Unicode): text holding
+# one is refused as an invalid action and never echoed.
+ANY_CHARACTER = st.characters(exclude_categories=())
+huge_text = st.builds(lambda ch, n: ch * n, ANY_CHARACTER, st.sampled_from(HUGE_SIZES))
 odd_text = st.sampled_from(["", " ", "\n\t", "\x00", "null", "None", "'; DROP TABLE tickets;--", "{{7*7}}", "\u202e\u200b", "🎧" * 3, "e" * 5 + "\u0301"])
 plausible_text = st.sampled_from([*CATEGORIES, "refund policy", "How long do refunds take? 14 days.", "leaked API key", "Deleted production database"])
-any_text = st.one_of(st.none(), plausible_text, odd_text, st.text(max_size=40), huge_text)
+any_text = st.one_of(st.none(), plausible_text, odd_text, st.text(ANY_CHARACTER, max_size=40), huge_text)
 any_number = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**12), 10**12).map(float))
 
 
@@ -65,7 +69,7 @@ def sensible_actions(draw, current_ticket: str | None) -> SupportAction:
             [
                 SupportAction(action_type="classify_ticket", ticket_id=ticket, category=draw(st.sampled_from(CATEGORIES))),
                 SupportAction(action_type="search_kb", query=draw(plausible_text)),
-                SupportAction(action_type="reply_ticket", ticket_id=ticket, reply_text=draw(st.one_of(plausible_text, st.text(min_size=1, max_size=300)))),
+                SupportAction(action_type="reply_ticket", ticket_id=ticket, reply_text=draw(st.one_of(plausible_text, st.text(ANY_CHARACTER, min_size=1, max_size=300)))),
                 SupportAction(action_type="escalate_ticket", ticket_id=ticket, reason="customer reports data loss"),
                 SupportAction(action_type="close_ticket", ticket_id=ticket),
                 SupportAction(action_type="close_ticket", ticket_id=ticket),
@@ -80,7 +84,7 @@ def actions(current_ticket: str | None):
 
 @st.composite
 def chaotic_actions(draw, current_ticket: str | None) -> SupportAction:
-    action_type = draw(st.one_of(st.sampled_from(ACTION_TYPES), odd_text, st.text(max_size=20), huge_text))
+    action_type = draw(st.one_of(st.sampled_from(ACTION_TYPES), odd_text, st.text(ANY_CHARACTER, max_size=20), huge_text))
     chosen = draw(st.lists(st.sampled_from(sorted(ACTION_FIELDS)), unique=True, max_size=len(ACTION_FIELDS)))
     fields = {name: draw(_field_strategy(name, current_ticket)) for name in chosen}
     return SupportAction(action_type=action_type, **{k: v for k, v in fields.items() if v is not None})
@@ -104,6 +108,7 @@ def check_observation(observation: SupportObservation, env: SupportEnvironment) 
     assert observation.reward == observation.reward_detail.value
     assert all(math.isfinite(v) for v in observation.reward_detail.components.values())
     assert math.isclose(observation.reward, sum(observation.reward_detail.components.values()), abs_tol=1e-3)
+    observation.model_dump_json()  # how the server encodes it: UTF-8, no NaN
     wire = json.dumps(serialize_observation(observation), allow_nan=False)
     SupportObservation.model_validate({**json.loads(wire)["observation"], "done": observation.done, "reward": observation.reward})
     state = env.state
@@ -208,3 +213,19 @@ def test_observations_stay_small_whatever_size_an_action_field_has(field):
         observation = env.step(complete_action(action_type, first.current_ticket.id, {field: "Z" * 1_000_000}))
         sizes.append(len(json.dumps(serialize_observation(observation))))
     assert max(sizes) < 100_000, f"{field}: observations up to {max(sizes):,} bytes"
+
+
+def test_text_that_is_not_unicode_never_reaches_an_observation():
+    for field in sorted({*ACTION_FIELDS, "action_type"} - {"amount"}):
+        env = SupportEnvironment()
+        first = env.reset(task_id="duplicate_charge_refund")
+        before = env.state
+        for action_type in ACTION_TYPES:
+            observation = env.step(complete_action(action_type, first.current_ticket.id, {field: "x\ud800y"}))
+            assert observation.last_action_error == f"{field} is not valid Unicode text (it holds a lone surrogate such as \\ud800); send UTF-8 text"
+            assert observation.reward_detail.components["invalid_action"] == PENALTY_INVALID_ACTION
+            assert "\ud800" not in observation.conversation_history[-1].action
+            observation.model_dump_json()
+            env.state.model_dump_json()
+        assert env.state.current_ticket_id == first.current_ticket.id
+        assert env.state.progress == before.progress and env.state.invalid_actions == len(ACTION_TYPES)
