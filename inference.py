@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -34,6 +32,7 @@ import httpx
 from dotenv import load_dotenv
 
 from support_env.llm_agent import EndpointFailed, LLMPolicy
+from support_env.local_server import LocalServer
 from support_env.models import SupportAction, SupportObservation
 from support_env.policies import ReferencePolicy
 from support_env.scenarios import QUEUE_TASKS
@@ -109,46 +108,15 @@ class HttpEnv:
         self.client.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def environment_server(base_url: str | None) -> Iterator[str]:
     """Yield a server URL: ENV_BASE_URL as given, or a server started for this run."""
     if base_url:
         yield base_url.rstrip("/")
         return
-    port = _free_port()
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.app"], cwd=Path(__file__).resolve().parent, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the embedded server exited with code {process.returncode}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the embedded server did not become healthy within 60 s")
-            time.sleep(0.1)
-        log(f"started an embedded server at {url}")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with LocalServer(name="the embedded server") as server:
+        log(f"started an embedded server at {server.url}")
+        yield server.url
 
 
 # --- one task --------------------------------------------------------------------

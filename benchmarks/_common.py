@@ -9,10 +9,7 @@ import datetime as _dt
 import os
 import platform
 import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -20,9 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-
 from support_env.environment import SupportEnvironment  # noqa: E402
+from support_env.local_server import LocalServer  # noqa: E402
 from support_env.policies import ReferencePolicy  # noqa: E402
 from support_env.rollout import play  # noqa: E402
 
@@ -41,48 +37,16 @@ def _die_with_parent() -> None:
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A server subprocess on a free loopback port, its output discarded.
+class Server(LocalServer):
+    """A server subprocess on a free loopback port, its output discarded, that dies
+    with the benchmark.
 
     `argv` is what follows the interpreter, e.g. ["-m", "server.app"] or
     ["benchmarks/echo_floor.py"]; both read PORT and HOST.
     """
 
     def __init__(self, name: str, argv: Sequence[str], settings: dict[str, str] | None = None):
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **(settings or {})}
-        self.process = subprocess.Popen(
-            [sys.executable, *argv],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{name} did not become healthy")
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        super().__init__(settings, command=argv, name=name, log_path=os.devnull, preexec_fn=_die_with_parent)
 
     def rss_kb(self) -> int:
         """Resident set size of the server process, from /proc (Linux)."""
@@ -90,20 +54,6 @@ class Server:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS line")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def __enter__(self) -> "Server":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def our_server(**settings: str) -> Server:

@@ -35,16 +35,7 @@ from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction
 from support_env.policies import ReferencePolicy
 from support_env.rollout import play
-from support_env.scenarios import TASK_IDS
-
-
-def accepts_seeds(task_id: str) -> bool:
-    """Fixed case tasks have no generated variants and refuse a seed; they replay their canonical episode."""
-    try:
-        SupportEnvironment().reset(task_id=task_id, seed=0)
-    except ValueError:
-        return False
-    return True
+from support_env.scenarios import QUEUE_TASKS, TASK_IDS
 
 
 def record(task_id: str, seeds: list) -> tuple[list[list[SupportAction]], float]:
@@ -173,7 +164,7 @@ def main() -> None:
     all_steps = all_step_s = all_ser_s = 0.0
     by_type: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
     for task_id in TASK_IDS:
-        seeds = list(range(args.episodes)) if accepts_seeds(task_id) else [None] * args.episodes
+        seeds = list(range(args.episodes)) if task_id in QUEUE_TASKS else [None] * args.episodes
         episodes, played_s = record(task_id, seeds)
         recorded[task_id] = (seeds, episodes)
         r = best_of(args.passes, task_id, seeds, episodes)

@@ -1,6 +1,6 @@
 """Our server against the framework floor, same client, same run, loopback only.
 
-    python benchmarks/bench_server.py [--steps 1000] [--clients 64] [--per-client 30] [--repeat 3]
+    python benchmarks/bench_server.py [--steps 1000] [--clients 64] [--per-client 30] [--repeat 3] [--no-ws-deflate]
 
 Two servers start side by side (each one uvicorn process, measured one at a
 time so they never compete for the CPU; `--repeat` rounds of floor, light,
@@ -25,7 +25,9 @@ What one "step" is on each transport:
   Both are one request, one env.step, one serialised observation.
 - /ws: one `step` message and its reply on an open OpenEnv WebSocket session;
   identical code path on both servers (per-connection environment, stepped in
-  its session executor).
+  its session executor). The client offers permessage-deflate, as `websockets`
+  and OpenEnv's client do by default, so uvicorn compresses every reply on its
+  event loop: a cost that grows with the reply (`--no-ws-deflate` turns it off).
 
 Resets (ours: when an episode ends) are sent but never timed. Figures: p50 and
 p99 latency per step as the client sees it, steps/s (1 client: steps / time
@@ -217,9 +219,11 @@ async def http_concurrent(server: Server, workload: Workload, clients: int, per_
     return await _concurrent(server, clients, run_client)
 
 
-async def ws_concurrent(server: Server, workload: Workload, clients: int, per_client: int) -> Result:
+async def ws_concurrent(server: Server, workload: Workload, clients: int, per_client: int, deflate: bool = True) -> Result:
     async def run_client(i: int, result: Result, ready: asyncio.Event, start: asyncio.Event) -> None:
-        async with websockets.connect(server.ws_url, max_size=None) as ws:
+        # `websockets` (and OpenEnv's client, which uses it) offers permessage-deflate
+        # by default and uvicorn accepts it: every reply is compressed on the event loop.
+        async with websockets.connect(server.ws_url, max_size=None, compression="deflate" if deflate else None) as ws:
 
             async def call(message: dict) -> str:
                 await ws.send(json.dumps(message))
@@ -242,9 +246,9 @@ async def ws_concurrent(server: Server, workload: Workload, clients: int, per_cl
 def measure(server: Server, workload: Workload, stateful: bool, args) -> dict[str, Result]:
     return {
         "HTTP, 1 client": asyncio.run(http_concurrent(server, workload, 1, args.steps, stateful)),
-        "/ws, 1 client": asyncio.run(ws_concurrent(server, workload, 1, args.steps)),
+        "/ws, 1 client": asyncio.run(ws_concurrent(server, workload, 1, args.steps, args.ws_deflate)),
         f"HTTP, {args.clients} clients": asyncio.run(http_concurrent(server, workload, args.clients, args.per_client, stateful)),
-        f"/ws, {args.clients} clients": asyncio.run(ws_concurrent(server, workload, args.clients, args.per_client)),
+        f"/ws, {args.clients} clients": asyncio.run(ws_concurrent(server, workload, args.clients, args.per_client, args.ws_deflate)),
     }
 
 
@@ -260,10 +264,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64, help="concurrent clients")
     parser.add_argument("--per-client", type=int, default=30, help="timed steps per concurrent client")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (floor, light, mixed back to back); medians are reported")
+    parser.add_argument(
+        "--no-ws-deflate", dest="ws_deflate", action="store_false",
+        help="/ws clients do not offer permessage-deflate (default: they do, as OpenEnv's client does), "
+        "so replies go uncompressed: what serving with uvicorn's ws_per_message_deflate=False would give",
+    )
     args = parser.parse_args()
 
     header("bench_server: our server vs the OpenEnv framework floor (echo env, same create_app, same client)")
     print(__doc__[__doc__.index("What one"):__doc__.index("Target")].rstrip().replace("\n", "\n   ").join(["   ", ""]))
+    print(f"   /ws clients offer permessage-deflate: {'yes (the default)' if args.ws_deflate else 'no (--no-ws-deflate)'}")
     workloads = [(floor_workload(), False), (light_workload(), True), (mixed_workload(), True)]
     rounds: list[dict[str, dict[str, Result]]] = []
     settings = {"SUPPORT_ENV_MAX_SESSIONS": str(max(256, 2 * args.clients))}

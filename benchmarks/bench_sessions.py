@@ -1,6 +1,8 @@
 """Memory per session, reclaim after expiry, and churn, on live servers.
 
-    python benchmarks/bench_sessions.py [--sessions 1000] [--churn 10000] [--ttl 10]
+    python benchmarks/bench_sessions.py [--sessions 1000] [--churn 4000] [--ttl 10]   # ~2 min
+
+(`--churn 10000` is the churn of issue 8; it adds about a minute.)
 
 RSS is the server process's VmRSS (Linux /proc). Every episode is played to
 its end with the reference policy's actions (every task in turn), and its
@@ -21,6 +23,10 @@ final grade is checked against the same episode played in process.
    RSS after it minus RSS after the first expiry); then half over /ws with a
    fresh connection every `--ws-reuse` episodes (growth: RSS after they are
    closed minus RSS before).
+5. Allocator, in a fresh process (a clean heap): `--sessions` finished
+   environments built and dropped; Python's live memory blocks, CPython's allocator arenas and RSS
+   before, with them, after dropping them, and after glibc's malloc_trim(0).
+   It shows why a server's RSS stays up once its sessions are gone.
 
 Target from issue 8: < 200 KB per live session; no growth after the churn.
 """
@@ -29,8 +35,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
+import gc
 import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import _common  # noqa: F401  (puts the project root on sys.path)
 import websockets
@@ -233,6 +247,58 @@ async def expire(server: Server, ttl: float, sample_ids: list[str]) -> int:
     return alive
 
 
+def _own_rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS line")
+
+
+def _arenas() -> int:
+    """CPython's small-object allocator arenas (1 MiB each) in use, from sys._debugmallocstats (C stderr)."""
+    with tempfile.TemporaryFile("w+") as capture:
+        saved = os.dup(2)
+        sys.stderr.flush()
+        os.dup2(capture.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        found = re.search(r"# arenas allocated current\s+=\s+([\d,]+)", capture.read())
+    return int(found.group(1).replace(",", "")) if found else -1
+
+
+def allocator_check(count: int, plays: dict[str, list[dict]]) -> list[str]:
+    """Finished environments, built and dropped in this process: is the memory
+    freed (Python's live blocks), and why does RSS not fall (arenas, malloc_trim)?"""
+    actions = {t: [SupportAction(**a) for a in acts] for t, acts in plays.items()}
+    gc.collect()
+    rows = [("before", _own_rss_kb(), sys.getallocatedblocks(), _arenas())]
+    envs = []
+    for i in range(count):
+        task_id = TASK_IDS[i % len(TASK_IDS)]
+        env = SupportEnvironment()
+        env.reset(task_id=task_id)
+        for action in actions[task_id]:
+            env.step(action)
+        envs.append(env)
+    gc.collect()
+    rows.append((f"{count} finished environments alive", _own_rss_kb(), sys.getallocatedblocks(), _arenas()))
+    del envs, env
+    gc.collect()
+    rows.append(("all dropped, gc.collect()", _own_rss_kb(), sys.getallocatedblocks(), _arenas()))
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        rows.append(("then glibc malloc_trim(0)", _own_rss_kb(), sys.getallocatedblocks(), _arenas()))
+    except OSError:
+        pass
+    rss0, blocks0, arenas0 = rows[0][1:]
+    return [f"{what:36} RSS {mb(rss - rss0).strip():>8} over   live blocks {blocks - blocks0:+9,}   arenas {arenas:5} ({arenas - arenas0:+d})"
+            for what, rss, blocks, arenas in rows]
+
+
 def mb(kb: int) -> str:
     return f"{kb / 1024:7.1f} MB"
 
@@ -291,6 +357,10 @@ async def run(args) -> None:
         churn_s += await churn(server, half, "/ws", args.ws_reuse, plays_dicts["easy_classify"], tally, grades)
         await asyncio.sleep(1.0)
         rss[f"churn: after {half} /ws episodes, connections closed"] = after_churn = server.rss_kb()
+    phase(f"fresh process: allocator check with {n} finished environments")
+    allocator = subprocess.run(
+        [sys.executable, __file__, "--allocator-check", str(n)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     phase("done")
 
     print(f"\n   {'HTTP sessions (server with SUPPORT_ENV_SESSION_TTL=' + format(args.ttl, 'g') + ')':66} {'RSS':>10} {'over baseline':>14}")
@@ -321,16 +391,23 @@ async def run(args) -> None:
     print(f"   growth over the HTTP churn (after its expiry vs after the first expiry): {mb(after_http_churn - after_expiry).strip()}")
     print(f"   growth over the /ws churn ({half // args.ws_reuse} sessions opened and closed): {mb(after_churn - after_http_churn).strip()}")
     print(f"   {tally.line()}")
+    print(f"\n   allocator, in a fresh process ({n} finished environments built, then dropped):")
+    for line in allocator:
+        print(f"     {line}")
     print(f"   total run time {time.perf_counter() - started:.0f} s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=1000)
-    parser.add_argument("--churn", type=int, default=10000)
+    parser.add_argument("--churn", type=int, default=4000, help="short episodes churned, half over HTTP, half over /ws (issue 8: 10000)")
     parser.add_argument("--ttl", type=float, default=10.0, help="SUPPORT_ENV_SESSION_TTL for the HTTP/churn server")
     parser.add_argument("--ws-reuse", type=int, default=25, help="churn: episodes per /ws connection before a fresh one")
+    parser.add_argument("--allocator-check", type=int, metavar="N", help=argparse.SUPPRESS)  # step 5, run in a child
     args = parser.parse_args()
+    if args.allocator_check:
+        print("\n".join(allocator_check(args.allocator_check, {t: reference_actions(t) for t in TASK_IDS})))
+        return
     header("bench_sessions: memory per session, reclaim after expiry, churn")
     asyncio.run(run(args))
 

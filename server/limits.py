@@ -11,7 +11,6 @@ WebSocket frames are not HTTP bodies; uvicorn caps those (`ws_max_size`).
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Awaitable, Callable, MutableMapping
 
 Scope = MutableMapping[str, Any]
@@ -20,22 +19,15 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+from server.settings import positive_number
+
 MAX_BODY_BYTES_VAR = "SUPPORT_ENV_MAX_BODY_BYTES"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
 
 def max_body_bytes_from_env() -> int:
     """The configured cap; a value that is not a positive integer stops start-up with a clear message."""
-    raw = os.environ.get(MAX_BODY_BYTES_VAR, "").strip()
-    if not raw:
-        return DEFAULT_MAX_BODY_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ValueError(f"{MAX_BODY_BYTES_VAR} must be a positive number of bytes, got {raw!r}")
-    return value
+    return positive_number(MAX_BODY_BYTES_VAR, DEFAULT_MAX_BODY_BYTES, "bytes")
 
 
 class BodySizeLimit:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import gradio as gr
 
@@ -300,31 +300,40 @@ def _step_result(obs: SupportObservation) -> str:
 
 def _grade(grade: Grade) -> str:
     verdict = "success" if grade.success else ("failed" if grade.failed else "not a success")
-    rows = "".join(
-        f"<tr><td><b>{html.escape(t.ticket_id)}</b></td><td>{t.score:.2f}</td>"
-        f"<td>{', '.join(f'{html.escape(k)} {v:.2f} (×{t.weights.get(k, 0):g})' for k, v in t.components.items())}</td>"
-        f"<td>{'<br>'.join(html.escape(n) for n in t.notes) or '—'}</td></tr>"
-        for t in grade.tickets
+    tickets = _table(
+        ["ticket", "score", "components (weight)", "notes"],
+        (
+            [
+                f"<b>{html.escape(t.ticket_id)}</b>",
+                f"{t.score:.2f}",
+                ", ".join(f"{html.escape(k)} {v:.2f} (×{t.weights.get(k, 0):g})" for k, v in t.components.items()),
+                "<br>".join(html.escape(n) for n in t.notes) or "—",
+            ]
+            for t in grade.tickets
+        ),
+        style="width:100%;margin-top:8px;border-collapse:collapse",
+        element_id="grade-tickets",
     )
     return (
         f'<div style="{_CARD}"><div style="font-size:1.4em">Episode grade <b id="grade-score">{grade.score:.2f}</b> · '
         f'{verdict}</div><div style="{_MUTED}">escalation precision {grade.escalation_precision:.2f} · '
-        f"recall {grade.escalation_recall:.2f}</div>"
-        f'<table id="grade-tickets" style="width:100%;margin-top:8px;border-collapse:collapse">'
-        f"<tr><th align=left>ticket</th><th align=left>score</th><th align=left>components (weight)</th>"
-        f"<th align=left>notes</th></tr>{rows}</table></div>"
+        f"recall {grade.escalation_recall:.2f}</div>{tickets}</div>"
     )
 
 
 def _log(obs: SupportObservation) -> str:
     if not obs.conversation_history:
         return "<i>No steps yet.</i>"
-    rows = "".join(
-        f"<tr><td>{e.step}</td><td><code>{html.escape(e.action)}</code></td><td>{html.escape(e.result)}</td>"
-        f"<td>{e.reward:+.2f}</td></tr>"
-        for e in obs.conversation_history
+    return _table(
+        ["step", "action", "result", "reward"],
+        ([str(e.step), f"<code>{html.escape(e.action)}</code>", html.escape(e.result), f"{e.reward:+.2f}"] for e in obs.conversation_history),
+        style="width:100%;border-collapse:collapse",
     )
-    return (
-        '<table style="width:100%;border-collapse:collapse"><tr><th align=left>step</th><th align=left>action</th>'
-        f"<th align=left>result</th><th align=left>reward</th></tr>{rows}</table>"
-    )
+
+
+def _table(headings: list[str], rows: Iterable[list[str]], style: str, element_id: str = "") -> str:
+    """A table with left-aligned headings; the cells are HTML already."""
+    head = "".join(f"<th align=left>{h}</th>" for h in headings)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    ident = f' id="{element_id}"' if element_id else ""
+    return f'<table{ident} style="{style}"><tr>{head}</tr>{body}</table>'

@@ -106,7 +106,7 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         self._progress: list[TicketProgress] = [TicketProgress(self._spec.tickets[0].id)]
         self._search_results: list[KBResult] = []
         self._records: dict[str, Any] = {}
-        self._world = load_world(self._spec.world)
+        self._world = load_world(self._spec.world, self._spec.records)
         self._history: list[HistoryEntry] = []
         self._done = False
         self._grade: Grade | None = None

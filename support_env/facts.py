@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 # --- numbers -----------------------------------------------------------------
 
@@ -36,6 +37,12 @@ _TEN_WORDS = "|".join(_TENS)
 _WORD_NUMBER = rf"(?:(?:(?:{_TEN_WORDS})(?:[\s-]+(?:{_UNIT_WORDS}))?|(?:{_UNIT_WORDS}))(?:\s+(?:hundred|thousand))?)"
 _DIGIT_NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 NUMBER = rf"(?:{_DIGIT_NUMBER}|{_WORD_NUMBER}|an?)"
+# Every number above starts with a digit or one of these letters. Stated before
+# a number in a pattern, it changes no match, but the engine tests one character
+# at each word instead of trying thirty number words (it halves a pattern's cost).
+_NUMBER_START = r"(?=[\daefnostz])"
+_DIGIT_NUMBER_RE = re.compile(_DIGIT_NUMBER)
+_WORD_SEPARATOR_RE = re.compile(r"[\s-]+")
 
 
 def parse_number(text: str) -> float | None:
@@ -43,10 +50,10 @@ def parse_number(text: str) -> float | None:
     text = text.strip().lower()
     if text in ("a", "an"):
         return 1.0
-    if re.fullmatch(_DIGIT_NUMBER, text):
+    if _DIGIT_NUMBER_RE.fullmatch(text):
         return float(text.replace(",", ""))
     total, current = 0, 0
-    for word in re.split(r"[\s-]+", text):
+    for word in _WORD_SEPARATOR_RE.split(text):
         if word == "and":
             continue
         if word in _UNITS:
@@ -81,30 +88,44 @@ _SEP = r"(?:\s*(?:-|–|—|to|and)\s*)"
 _DURATION_UNIT = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|h|days?|weeks?|months?|years?|yrs?)"
 
 _BUSINESS_DAYS_RE = re.compile(
-    rf"\b(?P<lo>{NUMBER})(?:{_SEP}(?P<hi>{NUMBER}))?[\s-]*(?:business|working)[\s-]+days?\b", re.I
+    rf"\b{_NUMBER_START}(?P<lo>{NUMBER})(?:{_SEP}(?P<hi>{NUMBER}))?[\s-]*(?:business|working)[\s-]+days?\b", re.I
 )
 _RATE_RE = re.compile(
-    rf"\b(?P<n>{NUMBER})\s*(?:api\s+)?(?:requests?|calls?|reqs?)\s*(?:per|/|a|an|each|every)\s*"
+    rf"\b{_NUMBER_START}(?P<n>{NUMBER})\s*(?:api\s+)?(?:requests?|calls?|reqs?)\s*(?:per|/|a|an|each|every)\s*"
     r"(?P<unit>second|sec|s|minute|min|m|hour|hr|h|day)\b",
     re.I,
 )
-_RPM_RE = re.compile(rf"\b(?P<n>{NUMBER})\s*(?P<unit>rps|rpm|rph)\b", re.I)
+_RPM_RE = re.compile(rf"\b{_NUMBER_START}(?P<n>{NUMBER})\s*(?P<unit>rps|rpm|rph)\b", re.I)
 _MONEY_RE = re.compile(
     rf"(?:\$\s?(?P<a>{_DIGIT_NUMBER})|\b(?P<b>{_DIGIT_NUMBER})\s?(?:usd|dollars?)\b|\busd\s?(?P<c>{_DIGIT_NUMBER}))",
     re.I,
 )
-_PERCENT_RE = re.compile(rf"\b(?P<n>{_DIGIT_NUMBER}|{_WORD_NUMBER})\s?(?:%|percent\b|per\s+cent\b)", re.I)
+_PERCENT_RE = re.compile(rf"\b{_NUMBER_START}(?P<n>{_DIGIT_NUMBER}|{_WORD_NUMBER})\s?(?:%|percent\b|per\s+cent\b)", re.I)
 _SIZE_RE = re.compile(
-    rf"\b(?P<n>{_DIGIT_NUMBER}|{_WORD_NUMBER})\s?(?P<unit>kb|mb|gb|tb|kilobytes?|megabytes?|gigabytes?|terabytes?)\b",
+    rf"\b{_NUMBER_START}(?P<n>{_DIGIT_NUMBER}|{_WORD_NUMBER})\s?(?P<unit>kb|mb|gb|tb|kilobytes?|megabytes?|gigabytes?|terabytes?)\b",
     re.I,
 )
-_DURATION_RE = re.compile(rf"\b(?P<n>{NUMBER})(?:[\s-]+|(?<=\d))(?P<unit>{_DURATION_UNIT})\b", re.I)
+_DURATION_RE = re.compile(rf"\b{_NUMBER_START}(?P<n>{NUMBER})(?:[\s-]+|(?<=\d))(?P<unit>{_DURATION_UNIT})\b", re.I)
 _WEEKS_ALIASES = {"fortnight": 20160}
 _HALF_HOUR_RE = re.compile(r"\bhalf\s+an?\s+hour\b", re.I)
 _FORTNIGHT_RE = re.compile(r"\b(?:a|one)\s+fortnight\b", re.I)
 
+# Cues: a part every match of the pattern above it contains (same flags, so the
+# same case folding). A text without the cue cannot match, and scanning for a
+# literal is far cheaper than trying a number at every word (tens of µs per
+# pattern on a 280-character reply), and most replies state no rate, size or
+# money. A text with the cue is scanned as before, so the result is unchanged.
+_BUSINESS_DAYS_CUE = re.compile(r"(?:business|working)[\s-]+day", re.I)
+_RATE_CUE = re.compile(r"req|call", re.I)
+_RPM_CUE = re.compile(r"rps|rpm|rph", re.I)
+_MONEY_CUE = re.compile(r"\$|usd|dollar", re.I)
+_PERCENT_CUE = re.compile(r"%|percent|per\s+cent", re.I)
+_SIZE_CUE = re.compile(r"kb|mb|gb|tb|kilobyte|megabyte|gigabyte|terabyte", re.I)
+# A duration's unit is preceded by a space or hyphen, or directly by a digit.
+_DURATION_CUE = re.compile(rf"(?:[\s-]|\d){_DURATION_UNIT}\b", re.I)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)  # slots: graders keep every reply's quantities until the episode ends
 class Quantity:
     """A stated amount: `kind` is duration, business_days, money, rate,
     percent or size; `value` is canonical (minutes, (low, high) days, cents,
@@ -122,8 +143,18 @@ class Quantity:
         return abs(self.value - other.value) <= 1e-6 * max(1.0, abs(self.value))
 
 
+# The patterns match case-insensitively, under which these four letters also
+# match ASCII ones ("5 ſeconds" is a duration): fold them before looking a unit
+# up, which otherwise raised KeyError and failed the step.
+_ASCII_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def _unit(raw: str) -> str:
+    return raw.translate(_ASCII_FOLD).lower()
+
+
 def _duration_unit(raw: str) -> str:
-    unit = raw.lower()
+    unit = _unit(raw)
     unit = _DURATION_ALIASES.get(unit, unit)
     return unit[:-1] if unit.endswith("s") and unit[:-1] in _DURATION_MINUTES else unit
 
@@ -150,33 +181,33 @@ def extract_quantities(text: str) -> list[Quantity]:
         taken[m.start():m.end()] = b"\x01" * (m.end() - m.start())
         found.append(Quantity(kind, value, m.group(0)))
 
-    for m in _BUSINESS_DAYS_RE.finditer(text):
+    for m in _matches(_BUSINESS_DAYS_RE, _BUSINESS_DAYS_CUE, text):
         lo = parse_number(m.group("lo"))
         hi = parse_number(m.group("hi")) if m.group("hi") else lo
         add(m, "business_days", None if lo is None or hi is None else (lo, hi))
-    for m in _RATE_RE.finditer(text):
+    for m in _matches(_RATE_RE, _RATE_CUE, text):
         if not free(m):
             continue
         n = parse_number(m.group("n"))
-        unit = m.group("unit").lower()
+        unit = _unit(m.group("unit"))
         unit = {"sec": "second", "s": "second", "min": "minute", "m": "minute", "hr": "hour", "h": "hour"}.get(unit, unit)
         add(m, "rate", None if n is None else n * _RATE_PER_MINUTE[unit])
-    for m in _RPM_RE.finditer(text):
+    for m in _matches(_RPM_RE, _RPM_CUE, text):
         if free(m):
             n = parse_number(m.group("n"))
-            per = {"rps": 60, "rpm": 1, "rph": 1 / 60}[m.group("unit").lower()]
+            per = {"rps": 60, "rpm": 1, "rph": 1 / 60}[_unit(m.group("unit"))]
             add(m, "rate", None if n is None else n * per)
-    for m in _MONEY_RE.finditer(text):
+    for m in _matches(_MONEY_RE, _MONEY_CUE, text):
         if free(m):
             raw = m.group("a") or m.group("b") or m.group("c")
             add(m, "money", round(float(raw.replace(",", "")) * 100))
-    for m in _PERCENT_RE.finditer(text):
+    for m in _matches(_PERCENT_RE, _PERCENT_CUE, text):
         if free(m):
             add(m, "percent", parse_number(m.group("n")))
-    for m in _SIZE_RE.finditer(text):
+    for m in _matches(_SIZE_RE, _SIZE_CUE, text):
         if free(m):
             n = parse_number(m.group("n"))
-            unit = m.group("unit").lower().rstrip("s")
+            unit = _unit(m.group("unit")).rstrip("s")
             unit = _SIZE_ALIASES.get(unit, unit)
             add(m, "size", None if n is None else n * _SIZE_MB[unit])
     for m in _HALF_HOUR_RE.finditer(text):
@@ -185,7 +216,7 @@ def extract_quantities(text: str) -> list[Quantity]:
     for m in _FORTNIGHT_RE.finditer(text):
         if free(m):
             add(m, "duration", float(_WEEKS_ALIASES["fortnight"]))
-    for m in _DURATION_RE.finditer(text):
+    for m in _matches(_DURATION_RE, _DURATION_CUE, text):
         if free(m):
             n = parse_number(m.group("n"))
             unit = _duration_unit(m.group("unit"))
@@ -193,13 +224,24 @@ def extract_quantities(text: str) -> list[Quantity]:
     return found
 
 
+def _matches(pattern: re.Pattern, cue: re.Pattern, text: str):
+    """`pattern.finditer(text)`, or nothing at once when `text` lacks the pattern's cue."""
+    return pattern.finditer(text) if cue.search(text) else ()
+
+
 # --- terms -------------------------------------------------------------------
 
 def normalise_text(text: str) -> str:
     """Lower-case, and fold every run of punctuation and space into one space,
     so "Console > Billing > Invoices" and "console → billing → invoices" match."""
-    text = re.sub(r"\.(?![a-z0-9])", " ", text.lower())  # a full stop, not the dot in an address
-    return " " + re.sub(r"[^a-z0-9@.]+", " ", text).strip() + " "
+    text = _FULL_STOP_RE.sub(" ", text.lower())  # a full stop, not the dot in an address
+    return " " + _NOT_WORD_RE.sub(" ", text).strip() + " "
+
+
+_FULL_STOP_RE = re.compile(r"\.(?![a-z0-9])")
+_NOT_WORD_RE = re.compile(r"[^a-z0-9@.]+")
+# Claim phrases come from the task files: a small, fixed set, normalised once.
+_normalised_phrase = lru_cache(maxsize=4096)(normalise_text)
 
 
 @dataclass(frozen=True)
@@ -220,11 +262,12 @@ class Fact:
     def applies_to(self, plan: str) -> bool:
         return self.plan is None or self.plan == plan
 
-    def stated_in(self, text: str, quantities: list[Quantity] | None = None) -> bool:
+    def stated_in(self, text: str, quantities: Sequence[Quantity] | None = None, normalised: str | None = None) -> bool:
+        """`quantities` and `normalised`, when given, are `extract_quantities(text)` and `normalise_text(text)`."""
         if self.quantity is not None:
             stated = extract_quantities(text) if quantities is None else quantities
             return any(q.same_as(self.quantity) for q in stated)
-        norm = normalise_text(text)
+        norm = normalise_text(text) if normalised is None else normalised
         return any(p in norm for p in self.phrases)
 
 
@@ -251,12 +294,13 @@ def _whole_quantity(value: str) -> Quantity | None:
 _NEGATORS = {"not", "never", "cannot", "can't", "cant", "won't", "wont", "unable", "no"}
 
 
-def claims(text: str, phrases: tuple[str, ...]) -> bool:
+def claims(text: str, phrases: tuple[str, ...], normalised: str | None = None) -> bool:
     """Whether `text` makes a claim in one of its `phrases`, not negated
-    ("we will reissue" claims it; "we cannot reissue" does not)."""
-    norm = normalise_text(text)
+    ("we will reissue" claims it; "we cannot reissue" does not).
+    `normalised`, when given, is `normalise_text(text)`."""
+    norm = normalise_text(text) if normalised is None else normalised
     for phrase in phrases:
-        target = normalise_text(phrase)
+        target = _normalised_phrase(phrase)
         start = norm.find(target)
         while start >= 0:
             before = norm[:start].split()[-3:]

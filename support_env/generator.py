@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from .cases import CASE_CHANCE, RECORDS_OBJECTIVE, mix_in_case
 from .models import Customer
 from .scenarios import EpisodeSpec, ReplyTruth, TicketSpec, TicketTruth
 
@@ -142,4 +143,10 @@ def generate_episode(canonical: EpisodeSpec, seed: int, split: str = "train", qu
         template = decks[kind][dealt[kind] % len(decks[kind])]
         dealt[kind] += 1
         tickets.append(fill_ticket(template, f"{prefix}{index + 1:02d}", rng, split, canonical.difficulty, with_reply))
-    return EpisodeSpec(canonical.task_id, canonical.difficulty, canonical.objective, seed, tuple(tickets), split)
+    # Record-backed cases come from a stream of their own: a queue without one is the same with or without them.
+    case_rng = random.Random(f"{canonical.task_id}:{split}:{seed}:{length}:case")
+    mixed = mix_in_case(tickets, case_rng, split, pools()[split]) if case_rng.random() < CASE_CHANCE.get(canonical.task_id, 0.0) else None
+    if mixed is None:
+        return EpisodeSpec(canonical.task_id, canonical.difficulty, canonical.objective, seed, tuple(tickets), split)
+    tickets, records = mixed
+    return EpisodeSpec(canonical.task_id, canonical.difficulty, canonical.objective + RECORDS_OBJECTIVE, seed, tuple(tickets), split, records=records)

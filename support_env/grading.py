@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .facts import Fact, Quantity, claims, extract_quantities
+from .facts import Fact, Quantity, claims, extract_quantities, normalise_text
 from .kb import KnowledgeBase
 from .models import Grade, TicketGrade
 from .progress import SentReply, TicketProgress
@@ -134,11 +134,16 @@ def grade_reply(replies: Sequence[SentReply], truth: ReplyTruth, plan: str, kb: 
     required = required_facts(truth, plan, kb)
     grounded_text = "\n".join(r.text for r in replies if truth.article in r.retrieved_before)
     all_text = "\n".join(r.text for r in replies)
-    grounded_quantities = extract_quantities(grounded_text)
-    covered = tuple(f.key for f in required if grounded_text and f.stated_in(grounded_text, grounded_quantities))
+    # Each text is parsed once per episode (`_quantities`) and normalised once per call.
+    grounded_normalised = normalise_text(grounded_text) if any(f.quantity is None for f in required) else None
+    covered = tuple(
+        f.key for f in required
+        if grounded_text and f.stated_in(grounded_text, _quantities(replies, grounded_text), grounded_normalised)
+    )
     missing = tuple(f.key for f in required if f.key not in covered)
-    wrong = wrong_quantities(extract_quantities(all_text), required, allowed_facts(truth, plan, kb))
-    promised = tuple(f.claim for f in truth.forbidden if claims(all_text, f.phrases))
+    wrong = wrong_quantities(_quantities(replies, all_text), required, allowed_facts(truth, plan, kb))
+    all_normalised = normalise_text(all_text) if truth.forbidden else None
+    promised = tuple(f.claim for f in truth.forbidden if claims(all_text, f.phrases, all_normalised))
     length = sum(len(r.text) for r in replies)
     coverage = len(covered) / len(required) if required else 1.0
     score = coverage * max(0.0, 1.0 - WRONG_FACT_COST * (len(wrong) + len(promised))) * length_factor(length)
@@ -151,6 +156,24 @@ def grade_reply(replies: Sequence[SentReply], truth: ReplyTruth, plan: str, kb: 
         grounded=bool(grounded_text),
         length=length,
     )
+
+
+def _quantities(replies: Sequence[SentReply], text: str) -> tuple[Quantity, ...]:
+    """The quantities stated in `text` (the replies, or the grounded ones,
+    joined), from the memo on the latest reply: parsing is most of the cost of
+    grading, and a ticket's replies are graded at every reply and again at the
+    end of the episode. Keyed by the exact text, so a hit is the same parse by
+    construction; only the latest reply's memo is kept (its predecessors'
+    texts are never graded again)."""
+    if not replies:
+        return tuple(extract_quantities(text))
+    memo = replies[-1].parsed
+    quantities = memo.get(text)
+    if quantities is None:
+        if len(replies) > 1:
+            replies[-2].parsed.clear()
+        quantities = memo[text] = tuple(extract_quantities(text))
+    return quantities
 
 
 def grade_ticket(ticket: TicketSpec, progress: TicketProgress, kb: KnowledgeBase) -> TicketGrade:

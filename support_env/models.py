@@ -132,7 +132,7 @@ class TicketGrade(BaseModel):
 
     ticket_id: str = Field(description="Ticket id.")
     score: float = Field(description="Ticket score in [0, 1].")
-    components: dict[str, float] = Field(description="Each graded component in [0, 1] (classification, reply, escalation, no_reply).")
+    components: dict[str, float] = Field(description="Each graded component in [0, 1]: classification, reply, escalation, no_reply; for tickets with account records also outcome, evidence and resolution.")
     weights: dict[str, float] = Field(description="Weight of each component in the ticket score.")
     notes: list[str] = Field(default_factory=list, description="Plain-language explanation of every deduction.")
 

@@ -37,7 +37,7 @@ CATEGORY_CUES: dict[str, tuple[str, ...]] = {
     "account": (
         "login", "log in", "logged", "sign in", "password", "2fa", "two-factor", "two factor", "authenticator",
         "owner", "ownership", "seat", "seats", "teammate", "invite", "email address", "sso", "hacked", "leaked",
-        "github", "takeover", "access", "locked out", "phone", "member", "transfer",
+        "github", "takeover", "access", "locked out", "phone", "member", "transfer", "securekey", "security key",
     ),
 }
 

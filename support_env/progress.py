@@ -8,16 +8,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .facts import Quantity
 from .models import ThreadMessage, TicketProgressView
 from .world import Write
 
 
 @dataclass(frozen=True)
 class SentReply:
-    """A reply and the articles that had been retrieved on its ticket when it was sent."""
+    """A reply and the articles that had been retrieved on its ticket when it was sent.
+
+    `parsed` is the graders' memo, not part of the record: the quantities
+    stated in the texts graded while this was the ticket's latest reply (its
+    replies joined, keyed by the exact text), so the grade at the end of the
+    episode reuses them instead of parsing every reply again. See
+    `grading.grade_reply`.
+    """
 
     text: str
     retrieved_before: frozenset[str]
+    parsed: dict[str, tuple[Quantity, ...]] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass

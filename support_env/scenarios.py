@@ -96,6 +96,7 @@ class EpisodeSpec:
     tickets: tuple[TicketSpec, ...]
     split: str | None = None  # None for the canonical episode
     world: str | None = None  # the world file behind the tickets, if any
+    records: str | None = None  # generated world records (JSON) behind the case tickets of a seeded queue
 
 
 def _ticket(raw: dict) -> TicketSpec:

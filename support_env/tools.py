@@ -17,7 +17,10 @@ acts in is created (and its task chosen) by whoever runs the agent, see
 without taking a step, so an agent can read its first ticket.
 """
 
+import copy
+import functools
 import inspect
+import json
 import weakref
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -26,6 +29,9 @@ from typing import Annotated, Any, Awaitable, Callable, Literal, Optional, Union
 from fastmcp import Client, FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_context
+from fastmcp.tools import Tool
+from fastmcp.utilities.json_schema import dereference_refs
+from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from .environment import EpisodeNotStarted, SupportEnvironment
@@ -150,15 +156,46 @@ def _tool_functions(run: Runner) -> dict[str, Callable[..., Any]]:
 
 
 def _serve(functions: dict[str, Callable[..., Any]], name: str = SERVER_NAME) -> FastMCP:
-    server = FastMCP(name, instructions=INSTRUCTIONS)
+    return _server_with(_tools_of(functions), name)
+
+
+def _tools_of(functions: dict[str, Callable[..., Any]]) -> list[Tool]:
+    """The MCP tools for `functions`, built as `FastMCP.tool` builds them and
+    with their schemas' `$ref`s already inlined.
+
+    Both steps are slow and would otherwise be repeated: deriving a tool's
+    schemas takes ~7 ms, so tools meant for many servers are built once
+    (`_environment_tools`) and added to each; and FastMCP inlines `$ref`s on
+    every `tools/list` (which a client also sends before its first call),
+    ~15 ms per tool for the observation schema. Inlined here once, the listing
+    is the same and FastMCP finds nothing left to do."""
+    tools, inlined = [], {}
     for tool_name, function in functions.items():
         read_only = tool_name == OBSERVATION_TOOL
-        server.tool(
+        tool = Tool.from_function(
             function,
             name=tool_name,
             description=OBSERVATION_TOOL_DESCRIPTION if read_only else inspect.getdoc(ACTION_TOOLS[tool_name]),
-            annotations={"readOnlyHint": read_only, "idempotentHint": read_only, "openWorldHint": False},
+            annotations=ToolAnnotations(readOnlyHint=read_only, idempotentHint=read_only, openWorldHint=False),
+            task=False,  # FastMCP's default for a server's tools
+            run_in_thread=True,
         )
+        updates = {}
+        for name in ("parameters", "output_schema"):
+            schema = getattr(tool, name)
+            if schema is not None and "$defs" in json.dumps(schema):
+                key = json.dumps(schema, sort_keys=True)
+                if key not in inlined:  # every tool returns the same observation schema
+                    inlined[key] = dereference_refs(schema)
+                updates[name] = copy.deepcopy(inlined[key])
+        tools.append(tool.model_copy(update=updates) if updates else tool)
+    return tools
+
+
+def _server_with(tools: list[Tool], name: str = SERVER_NAME) -> FastMCP:
+    server = FastMCP(name, instructions=INSTRUCTIONS)
+    for tool in tools:
+        server.add_tool(tool)
     return server
 
 
@@ -192,17 +229,39 @@ class SupportToolEnvironment(SupportEnvironment):
     on this instance, so each session has its own episode. Tools need an
     episode: `openenv/session/create` starts one (see `mcp_session`), and over
     /ws a `reset` message does, as before a `step`.
+
+    The tool server is built when MCP is first used, not with the environment:
+    OpenEnv makes one of these for every /ws connection, and most never send an
+    "mcp" message (a connected tool server costs ~0.3 MB and a few ms). Each
+    environment still gets a server and client of its own, so no session can
+    reach another's episode; only the tool definitions are shared.
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._latest: Optional[SupportObservation] = None
-        # The tool functions are shared by every environment: FastMCP caches
-        # per function, so per-instance closures would keep closed sessions'
-        # environments alive. A call finds its environment through its server.
-        self.mcp_server: Optional[FastMCP] = _serve(_ENVIRONMENT_TOOLS)
-        _ENVIRONMENT_OF[self.mcp_server] = weakref.ref(self)
-        self.mcp_client: Optional[Client] = Client(self.mcp_server)
+        self._closed = False
+        self._mcp_server: Optional[FastMCP] = None
+        self._mcp_client: Optional[Client] = None
+        self._mcp_contexts = 0  # open mcp_session() contexts
+        self._mcp_held: Optional[Client] = None  # connected from first use until the last context exits
+
+    @property
+    def mcp_server(self) -> Optional[FastMCP]:
+        """This environment's tool server, built on first use; None once closed."""
+        if self._mcp_server is None and not self._closed:
+            # The tool functions are shared by every environment: FastMCP caches
+            # per function, so per-instance closures would keep closed sessions'
+            # environments alive. A call finds its environment through its server.
+            server = _server_with(_environment_tools())
+            _ENVIRONMENT_OF[server] = weakref.ref(self)
+            self._mcp_server, self._mcp_client = server, Client(server)
+        return self._mcp_server
+
+    @property
+    def mcp_client(self) -> Optional[Client]:
+        """An in-process client of `mcp_server` (built with it); None once closed."""
+        return self._mcp_client if self.mcp_server is not None else None
 
     def reset(self, *args: Any, **kwargs: Any) -> SupportObservation:
         self._latest = super().reset(*args, **kwargs)
@@ -223,18 +282,44 @@ class SupportToolEnvironment(SupportEnvironment):
     async def mcp_session(self):
         """Held open by OpenEnv for the life of a session. A session created
         by `openenv/session/create` starts its episode here, before any tool
-        call (`EPISODE_START`); a /ws connection starts one with `reset`."""
-        if self.mcp_client is None:
+        call (`EPISODE_START`); a /ws connection starts one with `reset`.
+
+        Yields the connected client once there is an episode or MCP has been
+        used. The context OpenEnv opens for a new /ws connection has neither,
+        so it yields None and connects nothing; OpenEnv's first "mcp" message
+        then reads `mcp_client` (building it), finds it not connected and opens
+        another context, which connects and keeps the connection open until the
+        session's last context exits."""
+        if self._closed:
             raise RuntimeError("the environment is closed")
         requested = EPISODE_START.get()
         if requested is not None:
             self.reset(**requested)
-        async with self.mcp_client:
-            yield self.mcp_client
+        self._mcp_contexts += 1
+        try:
+            if self._mcp_client is None and self._latest is None:
+                yield None
+            else:
+                client = self.mcp_client
+                if self._mcp_held is None:
+                    self._mcp_held = client  # set before awaiting: one hold per environment
+                    try:
+                        await client.__aenter__()
+                    except BaseException:
+                        self._mcp_held = None
+                        raise
+                async with client:  # this context's own hold: waits for a connect still in progress
+                    yield client
+        finally:
+            self._mcp_contexts -= 1
+            if self._mcp_contexts == 0 and self._mcp_held is not None:
+                held, self._mcp_held = self._mcp_held, None
+                await held.__aexit__(None, None, None)
 
     def close(self) -> None:
-        self.mcp_client = None
-        self.mcp_server = None
+        self._closed = True
+        self._mcp_client = None
+        self._mcp_server = None
         super().close()
 
 
@@ -256,3 +341,9 @@ def _run_on_served_environment(tool_name: str, arguments: dict[str, Any]) -> Sup
 
 
 _ENVIRONMENT_TOOLS = _tool_functions(_run_on_served_environment)
+
+
+@functools.cache
+def _environment_tools() -> list[Tool]:
+    """The tools every environment's server holds, built once per process."""
+    return _tools_of(_ENVIRONMENT_TOOLS)

@@ -160,9 +160,12 @@ def _world_file(name: str) -> dict[str, Any]:
     return json.loads((WORLDS_DIR / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def load_world(name: str | None) -> World:
-    """A fresh, private copy of world `name` (an empty world for None)."""
-    raw = copy.deepcopy(_world_file(name)) if name else {"today": "2026-01-01"}
+def load_world(name: str | None, records: str | None = None) -> World:
+    """A fresh, private copy of world `name`, or of generated `records` (JSON); an empty world for neither."""
+    if records is not None:
+        raw = json.loads(records)
+    else:
+        raw = copy.deepcopy(_world_file(name)) if name else {"today": "2026-01-01"}
     return World(
         today=date.fromisoformat(raw["today"]),
         accounts={a["account_id"]: a for a in raw.get("accounts", [])},

@@ -1,91 +1,75 @@
-"""Shared fixtures: a real uvicorn server on a free loopback port, and HTTP helpers."""
+"""Shared fixtures and helpers: real servers on free loopback ports
+(support_env.local_server), episodes over HTTP, and task facts the tests share."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import tempfile
-import threading
-import time
-from collections import deque
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import httpx
 import pytest
 
+from support_env import local_server
+from support_env.local_server import LocalServer, free_port  # noqa: F401  (free_port: for the test modules)
 from support_env.models import SupportAction, SupportObservation
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_for_health(url: str, process: subprocess.Popen | None = None, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {process.stdout.read() if process.stdout else ''}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url}/health did not answer within {timeout_s} s")
+    """For a server process a test starts itself with its output piped: if it exits
+    before /health answers, the error carries that output."""
+
+    def output() -> str:
+        exited = process is not None and process.poll() is not None
+        return process.stdout.read() if exited and process.stdout else ""
+
+    local_server.wait_for_health(url, process, timeout_s, output)
 
 
-class LiveServer:
-    """A `python -m server.app` subprocess on loopback."""
+class LoggedServer(LocalServer):
+    """A LocalServer whose output goes to a temporary file, not a pipe: its whole log
+    can be read (`log()`). Whoever stops it deletes `log_path`."""
 
-    def __init__(self, extra_env: dict[str, str] | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **(extra_env or {})}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.app"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        try:
-            wait_for_health(self.url, self.process)
-        except Exception:
-            self.stop()
-            raise
-        drain_output(self)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+    def __init__(self, settings: dict[str, str] | None = None, port: int | None = None):
+        with tempfile.NamedTemporaryFile(prefix="support_env_server_", suffix=".log", delete=False) as log_file:
+            super().__init__(settings, port=port, log_path=log_file.name)
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[LiveServer]:
-    live = LiveServer()
-    yield live
-    live.stop()
+def server() -> Iterator[LocalServer]:
+    with LocalServer() as live:
+        yield live
+
+
+def _started_by_the_test(make: Callable[[dict[str, str]], LocalServer]):
+    """A `start(**settings)` for one test; every server it starts is stopped (and its
+    log file deleted) at the end."""
+    started: list[LocalServer] = []
+
+    def start(**settings: str) -> LocalServer:
+        started.append(make(settings))
+        return started[-1]
+
+    yield start
+    for live in started:
+        live.stop()
+        if live.log_path is not None:
+            live.log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture
 def start_server():
     """Start extra servers with their own settings (short TTL, small caps)."""
-    started: list[LiveServer] = []
+    yield from _started_by_the_test(LocalServer)
 
-    def start(**settings: str) -> LiveServer:
-        live = LiveServer(settings)
-        started.append(live)
-        return live
 
-    yield start
-    for live in started:
-        live.stop()
+@pytest.fixture
+def start_logged_server():
+    """Start LoggedServers with their own settings."""
+    yield from _started_by_the_test(LoggedServer)
 
 
 class HttpEpisode:
@@ -116,96 +100,26 @@ def to_observation(payload: dict) -> SupportObservation:
 
 
 @pytest.fixture
-def http(server: LiveServer) -> Iterator[httpx.Client]:
+def http(server: LocalServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
         yield client
 
 
-def drain_output(live: LiveServer) -> LiveServer:
-    """Keep reading a server's output (its last lines stay in `live.output_tail`).
-    Unread, a pipe fills after some 64 KB of access log lines and the server
-    blocks on its next log write. Every LiveServer drains from the start."""
-    if hasattr(live, "output_tail"):
-        return live
-    live.output_tail = deque(maxlen=200)
-    threading.Thread(target=live.output_tail.extend, args=(live.process.stdout,), daemon=True).start()
+def drain_output(live: LocalServer) -> LocalServer:
+    """Nothing left to do: a LocalServer without a log file reads its output from the
+    start (its last lines stay in `live.output_tail`), so it never blocks on a full pipe."""
     return live
 
 
 @pytest.fixture(scope="session")
-def busy_server() -> Iterator[LiveServer]:
-    """A server of its own with its output drained, for the MCP, client and
-    results tests (hundreds of requests), so they never fill the pipe of the
-    shared `server`."""
-    live = drain_output(LiveServer())
-    yield live
-    live.stop()
+def busy_server() -> Iterator[LocalServer]:
+    """A server of its own for the MCP, client and results tests (hundreds of
+    requests), so their log lines stay out of the shared `server`'s output tail."""
+    with LocalServer() as live:
+        yield live
 
 
 @pytest.fixture
-def busy_http(busy_server: LiveServer) -> Iterator[httpx.Client]:
+def busy_http(busy_server: LocalServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=busy_server.url, timeout=30.0) as client:
         yield client
-
-
-class LoggedServer(LiveServer):
-    """A LiveServer whose output goes to a file, not a pipe: it never blocks on a
-    full pipe however many requests it serves, its whole log can be read
-    (`log()`), and it can be killed and started again on the same port."""
-
-    def __init__(self, extra_env: dict[str, str] | None = None, port: int | None = None):
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.extra_env = dict(extra_env or {})
-        self._log_file = tempfile.NamedTemporaryFile("w+", prefix="support_env_server_", suffix=".log", delete=False)
-        self.log_path = Path(self._log_file.name)
-        env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **self.extra_env}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.app"], cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT, text=True
-        )
-        try:
-            wait_for_health(self.url, self.process)
-        except Exception as exc:
-            self.stop()
-            raise RuntimeError(f"{exc}\n{self.log()}") from exc
-
-    def log(self) -> str:
-        if not self._log_file.closed:
-            self._log_file.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handlers, no goodbyes, as in a crash or an OOM kill."""
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def restart(self) -> None:
-        """Kill this server and start a fresh process on the same port with the same
-        settings (its log continues in the same file)."""
-        if self.process.poll() is None:
-            self.kill()
-        env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **self.extra_env}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.app"], cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT, text=True
-        )
-        wait_for_health(self.url, self.process)
-
-    def stop(self) -> None:
-        super().stop()
-        self._log_file.close()
-
-
-@pytest.fixture
-def start_logged_server():
-    """Start LoggedServers with their own settings; all are stopped (and their logs deleted) at the end."""
-    started: list[LoggedServer] = []
-
-    def start(**settings: str) -> LoggedServer:
-        live = LoggedServer(settings)
-        started.append(live)
-        return live
-
-    yield start
-    for live in started:
-        live.stop()
-        live.log_path.unlink(missing_ok=True)

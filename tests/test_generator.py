@@ -11,20 +11,29 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from support_env.cases import CASE_CHANCE, RECORDS_OBJECTIVE, SCENARIOS, case_templates
 from support_env.customer import follow_up
 from support_env.environment import SupportEnvironment
 from support_env.generator import MAX_QUEUE_LENGTH, SPLITS, pools, templates
 from support_env.grading import grade_reply
 from support_env.kb import default_kb
-from support_env.models import SupportAction
+from support_env.models import RECORDS, RESOLUTIONS, SupportAction
 from support_env.policies import ReferencePolicy, compose_reply
 from support_env.progress import SentReply
 from support_env.rollout import play
+from support_env.world import load_world
 from support_env.scenarios import QUEUE_TASKS, build_episode, canonical_task
 
 from .conftest import ROOT
 
 KB = default_kb()
+
+
+def case_tickets(spec):
+    return [t for t in spec.tickets if t.truth.outcome is not None]
+
+
+CASE_SEED = next(seed for seed in range(100) if case_tickets(build_episode("hard_mixed_queue", seed, "eval")))
 
 
 def fingerprint(task_id: str, seed: int, split: str = "train") -> str:
@@ -35,7 +44,7 @@ def fingerprint(task_id: str, seed: int, split: str = "train") -> str:
 
 
 def test_same_task_split_and_seed_give_byte_identical_episodes_in_another_process():
-    cases = [("hard_mixed_queue", 11, "train"), ("medium_kb_reply", 4, "eval"), ("easy_classify", 99, "train")]
+    cases = [("hard_mixed_queue", 11, "train"), ("hard_mixed_queue", CASE_SEED, "eval"), ("medium_kb_reply", 4, "eval"), ("easy_classify", 99, "train")]
     script = (
         "import json, sys; from tests.test_generator import fingerprint; "
         f"print(json.dumps([fingerprint(*c) for c in {cases!r}]))"
@@ -63,7 +72,7 @@ def test_generated_queues_keep_the_shape_of_the_task(task_id):
 
 
 def test_the_split_never_leaks():
-    split_of = {t.id: t.split for t in templates()}
+    split_of = {t.id: t.split for t in (*templates(), *case_templates())}
     names = {split: set(pools()[split]["first_names"]) | set(pools()[split]["companies"]) for split in SPLITS}
     assert not names["train"] & names["eval"]
     for split in SPLITS:
@@ -123,8 +132,18 @@ def test_queue_length_sets_the_size_and_keeps_the_mix():
     assert sorted(t.truth.kind for t in spec.tickets) == ["critical", "critical", "noise", "routine", "routine"]
 
 
+ORACLE_WRITES = {
+    "refund": lambda w: ("issue_refund", {"invoice_id": w.target, "amount": w.amount_cents / 100}),
+    "revoke_key": lambda w: ("revoke_api_key", {"key_id": w.target}),
+    "lock_account": lambda w: ("lock_account", {}),
+    "replacement": lambda w: ("send_replacement", {"order_id": w.target}),
+}
+WRITE_ACTIONS = ("issue_refund", "revoke_api_key", "lock_account", "send_replacement")
+
+
 class OraclePolicy:
-    """Plays from the hidden truth: proves an episode is solvable whatever the heuristics."""
+    """Plays from the hidden truth, records and account operations included: proves an episode is
+    solvable whatever the heuristics."""
 
     name = "oracle"
 
@@ -136,16 +155,20 @@ class OraclePolicy:
         ticket = self.spec[observation.current_ticket.id]
         truth = ticket.truth
         steps = [("classify_ticket", {"category": truth.category or "billing"})]
+        steps += [("lookup_record", {"record": record}) for record in truth.evidence]
+        steps += [ORACLE_WRITES[write.operation](write) for write in truth.outcome or ()]
         if truth.reply:
             article = KB.articles[truth.reply.article]
-            steps += [("search_kb", {"query": article.title}), ("reply_ticket", {"reply_text": compose_reply(ticket.view(), article)})]
+            case_facts = " ".join(f"The {fact.key.replace('_', ' ')} is {fact.value}." for fact in truth.reply.ticket_facts)
+            steps += [("search_kb", {"query": article.title}), ("reply_ticket", {"reply_text": compose_reply(ticket.view(), article, case_facts)})]
         if truth.escalate:
             steps.append(("escalate_ticket", {"reason": "emergency"}))
         for kind, fields in steps:
-            if (ticket.id, kind) not in self.done:
-                self.done.add((ticket.id, kind))
+            key = (ticket.id, kind, json.dumps(fields, sort_keys=True) if kind in ("lookup_record", *WRITE_ACTIONS) else "")
+            if key not in self.done:
+                self.done.add(key)
                 return SupportAction(action_type=kind, ticket_id=None if kind == "search_kb" else ticket.id, **fields)
-        return SupportAction(action_type="close_ticket", ticket_id=ticket.id)
+        return SupportAction(action_type="close_ticket", ticket_id=ticket.id, resolution=truth.resolution)
 
 
 @settings(max_examples=40, deadline=None)
@@ -156,6 +179,80 @@ def test_any_seed_yields_a_valid_solvable_episode(task_id, seed, split, length):
     env = SupportEnvironment()
     rollout = play(OraclePolicy(spec), lambda: env.reset(task_id=task_id, seed=seed, split=split, queue_length=length), env.step)
     assert rollout.final.done and rollout.grade.score == 1.0, rollout.grade
+
+
+# --- record-backed cases in generated queues ---------------------------------------------
+
+def test_case_tickets_come_only_through_seeds_of_the_hard_queue_one_at_most():
+    assert not case_tickets(canonical_task("hard_mixed_queue")) and canonical_task("hard_mixed_queue").records is None
+    with_case = 0
+    for split in SPLITS:
+        for seed in range(200):
+            spec = build_episode("hard_mixed_queue", seed, split)
+            cases = case_tickets(spec)
+            assert len(cases) <= 1
+            assert (spec.records is not None) == bool(cases) == spec.objective.endswith(RECORDS_OBJECTIVE)
+            with_case += bool(cases)
+            for task_id in ("easy_classify", "medium_kb_reply"):
+                assert not case_tickets(build_episode(task_id, seed, split))
+    assert abs(with_case / 400 - CASE_CHANCE["hard_mixed_queue"]) < 0.1, with_case
+
+
+def test_a_case_ticket_takes_the_place_of_a_ticket_of_its_kind():
+    for seed in range(60):
+        spec = build_episode("hard_mixed_queue", seed, "train", queue_length=6)
+        assert [t.id for t in spec.tickets] == [f"H{i:02d}" for i in range(1, 7)]
+        assert sorted(t.truth.kind for t in spec.tickets) == ["critical", "critical", "noise", "routine", "routine", "routine"]
+
+
+def test_case_library_covers_every_scenario_in_both_splits():
+    for split in SPLITS:
+        assert {t.scenario for t in case_templates() if t.split == split} == set(SCENARIOS)
+    for template in case_templates():
+        article = KB.articles[template.article]
+        assert not article.archived
+        assert set(template.evidence) <= set(RECORDS) and template.resolution in RESOLUTIONS
+        for plan in template.plans:
+            for key in template.required:
+                article.fact(key, plan)
+
+
+def test_the_world_behind_a_case_ticket_holds_its_records_and_nothing_else():
+    for seed in range(40):
+        spec = build_episode("hard_mixed_queue", seed, "eval")
+        if not case_tickets(spec):
+            continue
+        ticket = case_tickets(spec)[0]
+        world = load_world(spec.world, spec.records)
+        assert set(world.accounts) == {ticket.customer.account_id}
+        for record in ticket.truth.evidence:
+            assert world.lookup(ticket.customer.account_id, record), (seed, record)
+        targets = {*world.invoices, *world.api_keys, *world.accounts, *world.orders}
+        assert {w.target for w in ticket.truth.outcome} <= targets
+        assert load_world(spec.world, spec.records) is not world and world.log == []
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_generated_case_tickets_are_graded_on_end_state(split):
+    """The reference policy resolves them; skipping the operations leaves the case unresolved (0 for it)."""
+    seed = next(s for s in range(100) if case_tickets(build_episode("hard_mixed_queue", s, split)))
+    env = SupportEnvironment()
+    solved = play(ReferencePolicy(), lambda: env.reset(task_id="hard_mixed_queue", seed=seed, split=split), env.step).grade
+    assert solved.score == 1.0, solved
+    case_id = case_tickets(build_episode("hard_mixed_queue", seed, split))[0].id
+    case_grade = next(t for t in solved.tickets if t.ticket_id == case_id)
+    assert case_grade.components["outcome"] == 1.0 and case_grade.components["evidence"] == 1.0
+
+    class SkipsOperations(ReferencePolicy):
+        def act(self, observation):
+            action = super().act(observation)
+            while action.action_type in WRITE_ACTIONS:
+                action = super().act(observation)
+            return action
+
+    skipped = play(SkipsOperations(), lambda: env.reset(task_id="hard_mixed_queue", seed=seed, split=split), env.step).grade
+    case_grade = next(t for t in skipped.tickets if t.ticket_id == case_id)
+    assert case_grade.score == 0.0 and skipped.score < solved.score
 
 
 # --- the simulated customer -------------------------------------------------------

@@ -82,3 +82,15 @@ def test_dockerfile_install_steps_and_cmd_serve_health_on_7860(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_every_data_file_ships_with_the_package():
+    """A data file the package-data globs miss is absent from a wheel install and the image."""
+    import tomllib
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["support_env"]
+    package = ROOT / "support_env"
+    data_files = [p.relative_to(package) for p in (package / "data").rglob("*") if p.is_file()]
+    assert data_files
+    missed = [str(p) for p in data_files if not any(p.match(g) and len(p.parts) == len(Path(g).parts) for g in globs)]
+    assert not missed, f"not in [tool.setuptools.package-data]: {missed}"

@@ -22,22 +22,12 @@ from openenv.core.env_server.serialization import serialize_observation
 from support_env.environment import MAX_INVALID_ACTIONS, MAX_STEPS, SupportEnvironment
 from support_env.grading import PENALTY_INVALID_ACTION
 from support_env.models import ACTION_TYPES, CATEGORIES, SupportAction, SupportObservation, SupportState
-from support_env.scenarios import TASK_IDS
+from support_env.scenarios import QUEUE_TASKS, TASK_IDS
+
 
 ACTION_FIELDS = {name: field for name, field in SupportAction.model_fields.items() if name not in ("metadata", "action_type")}
 HUGE_SIZES = (501, 1001, 4001, 20_000)
-
-
-def _accepts_seeds(task_id: str) -> bool:
-    """Some tasks are fixed cases with no generated variants; they refuse a seed."""
-    try:
-        SupportEnvironment().reset(task_id=task_id, seed=0)
-    except ValueError:
-        return False
-    return True
-
-
-SEEDED_TASKS = tuple(t for t in TASK_IDS if _accepts_seeds(t))
+SEEDED_TASKS = QUEUE_TASKS  # the tasks with generated variants
 
 # Every code point, lone surrogates included ("\ud800" is valid JSON but not Unicode): text holding
 # one is refused as an invalid action and never echoed.

@@ -6,15 +6,16 @@ import pytest
 
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction
+from support_env.policies import ReferencePolicy
 from support_env.rollout import play
-from support_env.scenarios import CASE_TASKS
+from support_env.scenarios import CASE_TASKS, build_episode
 from support_env.zoo import EveryWrite
 
 from .conftest import HttpEpisode
 
 
 def act(**fields) -> SupportAction:
-    return SupportAction(ticket_id="R01", **fields)
+    return SupportAction(**{"ticket_id": "R01", **fields})
 
 
 @pytest.fixture
@@ -124,3 +125,47 @@ def test_concurrent_sessions_refund_in_their_own_worlds(http):
     assert http.get("/state", params={"episode_id": b.episode_id}).json()["progress"][0]["writes"] == []
     own = b.step(act(action_type="issue_refund", invoice_id="INV-30587", amount=49.0))
     assert own.last_action_error is None  # B's world still has its duplicate
+
+
+# --- record-backed tickets in generated hard queues -------------------------------------
+
+def seed_with_case(split: str) -> tuple[int, str]:
+    """A hard-queue seed whose queue carries a case ticket, and that ticket's id."""
+    for seed in range(100):
+        cases = [t for t in build_episode("hard_mixed_queue", seed, split).tickets if t.truth.outcome]
+        if cases:
+            return seed, cases[0].id
+    raise AssertionError("no seed in 0-99 mixes in a case")
+
+
+@pytest.mark.parametrize("split", ["train", "eval"])
+def test_a_generated_case_is_resolved_over_http_by_the_reference_policy(http, split):
+    seed, case_id = seed_with_case(split)
+    episode = HttpEpisode(http)
+    rollout = play(ReferencePolicy(), lambda: episode.reset(task_id="hard_mixed_queue", seed=seed, split=split), episode.step)
+    assert rollout.grade.score == 1.0, rollout.grade
+    looked_up = [o for o in rollout.observations if o.current_ticket and o.current_ticket.id == case_id and o.records]
+    assert looked_up, "the reference looked up no records on the case ticket"
+    case = next(t for t in rollout.grade.tickets if t.ticket_id == case_id)
+    assert case.components["outcome"] == 1.0 and case.components["resolution"] == 1.0
+
+
+def test_sessions_on_the_same_generated_case_keep_their_own_worlds(http):
+    seed, case_id = seed_with_case("train")
+    a, b = HttpEpisode(http), HttpEpisode(http)
+    first = a.reset(task_id="hard_mixed_queue", seed=seed)
+    assert b.reset(task_id="hard_mixed_queue", seed=seed) == first.model_copy(update={"episode_id": b.episode_id})
+    play(ReferencePolicy(), lambda: first, a.step)  # A resolves every ticket, the case included
+    state_a = http.get("/state", params={"episode_id": a.episode_id}).json()
+    assert state_a["done"] and any(p["writes"] for p in state_a["progress"])
+    reference = ReferencePolicy()
+    observation = first.model_copy(update={"episode_id": b.episode_id})
+    while observation.current_ticket.id != case_id:  # B walks its own queue to the case without any write
+        observation = b.step(reference.act(observation))
+    records = {}
+    for record in ("account", "invoices", "api_keys", "orders", "audit_log"):
+        records[record] = b.step(act(action_type="lookup_record", record=record, ticket_id=case_id)).records[record]
+    assert records["account"]["status"] == "active"
+    assert all(inv["refunded_cents"] == 0 for inv in records["invoices"])
+    assert all(key["status"] == "active" for key in records["api_keys"])
+    assert not any(order["replacement_sent"] for order in records["orders"])

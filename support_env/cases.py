@@ -1,0 +1,268 @@
+"""Record-backed tickets for generated queues.
+
+A case template (`data/cases/*.yaml`) gives the prose of a ticket whose
+customer has account records; its scenario (`duplicate_charge`,
+`account_takeover`, `damaged_hardware`) builds those records from the
+episode's random stream, and with them the expected end state: which
+operation on which invoice, key, account or order. Nothing is written per
+ticket, so every seed gets fresh ids, amounts, dates and countries, and an
+eval case shows phrasings and entities never seen in training.
+
+A generated `hard_mixed_queue` may swap one of its tickets for such a case
+(`mix_in_case`); the canonical queue never does.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .facts import make_fact
+from .models import Customer
+from .scenarios import ExpectedWrite, ForbiddenClaim, ReplyTruth, TicketSpec, TicketTruth
+
+CASES_DIR = Path(__file__).parent / "data" / "cases"
+# Share of generated episodes of a task that carry one case ticket.
+CASE_CHANCE = {"hard_mixed_queue": 0.5}
+RECORDS_OBJECTIVE = (
+    " Tickets whose customer has an account_id come with account records: look up the records the"
+    " ticket calls for (lookup_record), take the account actions they justify within policy (and only"
+    " those), and close the ticket with a resolution code (resolved, refund_issued, replacement_sent,"
+    " escalated, no_action_needed, spam)."
+)
+PLAN_PRICE_CENTS = {"pro": 4900, "business": 39900, "enterprise": 129900}
+RECORD_LISTS = ("accounts", "invoices", "payments", "api_keys", "usage", "audit_log", "incidents", "orders")
+# Promises a takeover reply must not make before the owner's identity is verified.
+TAKEOVER_PROMISES = (
+    "changed your email back", "changed the email back", "changed the login email back", "reverted the email",
+    "restored your access", "unlocked your account", "refunded this month", "issued a refund", "refund has been issued",
+)
+
+
+@dataclass(frozen=True)
+class CaseTemplate:
+    id: str
+    split: str
+    scenario: str
+    kind: str
+    category: str
+    article: str
+    required: tuple[str, ...]
+    evidence: tuple[str, ...]
+    resolution: str
+    plans: tuple[str, ...]
+    priorities: tuple[str, ...]
+    subjects: tuple[str, ...]
+    bodies: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """What a scenario builds: the records, the expected end state, the slots the prose may use,
+    and the case's own reply rules."""
+
+    records: dict[str, list[dict[str, Any]]]
+    outcome: tuple[ExpectedWrite, ...]
+    slots: dict[str, str]
+    ticket_facts: tuple = ()
+    forbidden: tuple[ForbiddenClaim, ...] = ()
+
+
+@dataclass(frozen=True)
+class Person:
+    first: str
+    last: str
+    company: str
+    plan: str
+    account_id: str
+    home: str  # country code of the customer's own logins
+
+    @property
+    def email(self) -> str:
+        return f"{self.first.lower()}@{self.company.lower().replace(' ', '')}.example.com"
+
+
+def _template(raw: dict) -> CaseTemplate:
+    return CaseTemplate(
+        id=raw["id"],
+        split=raw["split"],
+        scenario=raw["scenario"],
+        kind=raw["kind"],
+        category=raw["category"],
+        article=raw["article"],
+        required=tuple(raw["required"]),
+        evidence=tuple(raw["evidence"]),
+        resolution=raw["resolution"],
+        plans=tuple(raw["plans"]),
+        priorities=tuple(raw["priorities"]),
+        subjects=tuple(raw["subjects"]),
+        bodies={tone: tuple(texts) for tone, texts in raw["bodies"].items()},
+    )
+
+
+@lru_cache(maxsize=1)
+def case_templates() -> tuple[CaseTemplate, ...]:
+    return tuple(_template(yaml.safe_load(p.read_text(encoding="utf-8"))) for p in sorted(CASES_DIR.glob("*.yaml")))
+
+
+# --- scenarios: records and expected end state -------------------------------------------
+
+def _hex(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice("0123456789abcdef") for _ in range(n))
+
+
+def _last4(rng: random.Random) -> str:
+    """Last four characters of a key: digit, letter, digit, any; never a word or a year a reply might contain."""
+    return f"{rng.choice(string.digits)}{rng.choice('abcdef')}{rng.choice(string.digits)}{_hex(rng, 1)}"
+
+
+def _account(person: Person, **overrides: Any) -> dict[str, Any]:
+    return {
+        "account_id": person.account_id, "name": person.company, "owner": f"{person.first} {person.last}",
+        "email": person.email, "plan": person.plan, "status": "active", "two_factor": True,
+        "verified_contacts": [person.email], "regions": [], **overrides,
+    }
+
+
+def _duplicate_charge(person: Person, rng: random.Random, today: date, pool: dict) -> Case:
+    """This month's subscription was captured twice; last month's once; sometimes an overage too."""
+    price = PLAN_PRICE_CENTS[person.plan]
+    charged_on = today - timedelta(days=rng.randint(2, 20))
+    previous_on = charged_on - timedelta(days=rng.choice((28, 30, 31)))
+    card = f"{rng.randint(0, 9999):04d}"
+    numbers = rng.sample(range(10000, 99999), 3)
+    current, previous, overage = (f"INV-{n}" for n in numbers)
+    invoices = [
+        {"invoice_id": previous, "account_id": person.account_id, "kind": "subscription", "period": previous_on.strftime("%Y-%m"), "amount_cents": price, "status": "paid"},
+        {"invoice_id": current, "account_id": person.account_id, "kind": "subscription", "period": charged_on.strftime("%Y-%m"), "amount_cents": price, "status": "paid"},
+    ]
+    payments = [
+        {"payment_id": f"pay_{_hex(rng, 4)}", "invoice_id": previous, "amount_cents": price, "status": "captured", "captured_on": previous_on.isoformat(), "card_last4": card},
+        *({"payment_id": f"pay_{_hex(rng, 4)}", "invoice_id": current, "amount_cents": price, "status": "captured", "captured_on": charged_on.isoformat(), "card_last4": card} for _ in range(2)),
+    ]
+    if rng.random() < 0.5:  # an overage billed with the charge: captured once, never refundable
+        cents = rng.randint(5, 90) * 100 + rng.choice((0, 40, 75))
+        invoices.append({"invoice_id": overage, "account_id": person.account_id, "kind": "overage", "period": previous_on.strftime("%Y-%m"), "amount_cents": cents, "status": "paid"})
+        payments.append({"payment_id": f"pay_{_hex(rng, 4)}", "invoice_id": overage, "amount_cents": cents, "status": "captured", "captured_on": charged_on.isoformat(), "card_last4": card})
+    amount = f"${price / 100:,.2f}"
+    return Case(
+        records={"accounts": [_account(person)], "invoices": invoices, "payments": payments},
+        outcome=(ExpectedWrite("refund", current, price),),
+        slots={"amount": amount, "invoice_id": current, "month": charged_on.strftime("%B"), "card_last4": card},
+        ticket_facts=(make_fact("refund_amount", amount),),
+    )
+
+
+def _account_takeover(person: Person, rng: random.Random, today: date, pool: dict) -> Case:
+    """Overnight: a login from a new country, 2FA off, the email changed and an admin key created."""
+    intruder = rng.choice([c for c in pool["countries"] if c != person.home])
+    attacker_email = f"{rng.choice(pool['handles'])}.{_hex(rng, 3)}@{rng.choice(pool['mail_domains'])}"
+    keys = [
+        {"key_id": f"key_{_hex(rng, 4)}", "account_id": person.account_id, "last4": _last4(rng), "scopes": scopes, "status": "active",
+         "created_on": (today - timedelta(days=rng.randint(30, 400))).isoformat(), "created_from": person.home, "last_used": today.isoformat()}
+        for scopes in (["read", "write"], ["deploy"])[: rng.randint(1, 2)]
+    ]
+    new_key = {"key_id": f"key_{_hex(rng, 4)}", "account_id": person.account_id, "last4": _last4(rng), "scopes": ["admin", "read", "write", "billing"],
+               "status": "active", "created_on": today.isoformat(), "created_from": intruder, "last_used": today.isoformat()}
+    keys.insert(rng.randint(0, len(keys)), new_key)
+    night = f"{today.isoformat()}T0{rng.randint(1, 5)}:{rng.randint(10, 50)}"
+    yesterday = (today - timedelta(days=1)).isoformat()
+    audit = [
+        {"account_id": person.account_id, "at": f"{yesterday}T17:{rng.randint(10, 59)}:02Z", "event": "login", "detail": "owner login", "country": person.home},
+        {"account_id": person.account_id, "at": f"{night}:05Z", "event": "login", "detail": "login from a new country", "country": intruder},
+        {"account_id": person.account_id, "at": f"{night}:41Z", "event": "two_factor_disabled", "detail": "2FA turned off", "country": intruder},
+        {"account_id": person.account_id, "at": f"{night}:52Z", "event": "email_changed", "detail": "account email changed", "country": intruder},
+        {"account_id": person.account_id, "at": f"{night}:58Z", "event": "api_key_created", "detail": f"key {new_key['key_id']} created with admin scope", "country": intruder},
+    ]
+    disclosures = (attacker_email, attacker_email.split("@")[1], *(k["last4"] for k in keys))
+    return Case(
+        records={"accounts": [_account(person, email=attacker_email, two_factor=False)], "api_keys": keys, "audit_log": audit},
+        outcome=(ExpectedWrite("lock_account", person.account_id), ExpectedWrite("revoke_key", new_key["key_id"])),
+        slots={"own_email": person.email},
+        forbidden=(
+            ForbiddenClaim("disclosed account details to an unverified sender", disclosures),
+            ForbiddenClaim("changed login details or refunded before identity verification", TAKEOVER_PROMISES),
+        ),
+    )
+
+
+def _damaged_hardware(person: Person, rng: random.Random, today: date, pool: dict) -> Case:
+    """The latest delivered SecureKey order arrived damaged; an older one is fine; one may be on its way."""
+    ids = [f"ORD-{n}" for n in rng.sample(range(1000, 9999), 3)]
+    item = "SecureKey hardware security key, {}-pack"
+    delivered = today - timedelta(days=rng.randint(1, 6))
+    older = delivered - timedelta(days=rng.randint(60, 200))
+    pack = rng.choice((2, 5, 10))
+    orders = [
+        {"order_id": ids[0], "account_id": person.account_id, "item": item.format(2), "status": "delivered", "shipped_on": (older - timedelta(days=3)).isoformat(), "delivered_on": older.isoformat(), "notes": "delivered to reception"},
+        {"order_id": ids[1], "account_id": person.account_id, "item": item.format(pack), "status": "delivered", "shipped_on": (delivered - timedelta(days=rng.randint(2, 4))).isoformat(), "delivered_on": delivered.isoformat(), "notes": rng.choice(("courier reported a crushed outer box", "parcel arrived wet", "box left outside in the rain"))},
+    ]
+    if rng.random() < 0.5:
+        orders.append({"order_id": ids[2], "account_id": person.account_id, "item": item.format(2), "status": "in_transit", "shipped_on": (today - timedelta(days=1)).isoformat(), "delivered_on": None, "notes": ""})
+    return Case(
+        records={"accounts": [_account(person)], "orders": orders},
+        outcome=(ExpectedWrite("replacement", ids[1]),),
+        slots={"pack": f"{pack}-pack", "delivered_weekday": delivered.strftime("%A")},
+    )
+
+
+SCENARIOS: dict[str, Callable[[Person, random.Random, date, dict], Case]] = {
+    "duplicate_charge": _duplicate_charge,
+    "account_takeover": _account_takeover,
+    "damaged_hardware": _damaged_hardware,
+}
+
+
+# --- filling and mixing ----------------------------------------------------------------
+
+def fill_case(template: CaseTemplate, ticket_id: str, rng: random.Random, split: str, today: date, pool: dict) -> tuple[TicketSpec, Case]:
+    """A ticket from `template` and the records behind it, all drawn from `rng`."""
+    person = Person(
+        first=rng.choice(pool["first_names"]), last=rng.choice(pool["last_names"]), company=rng.choice(pool["companies"]),
+        plan=rng.choice(template.plans), account_id="acct_" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(4)),
+        home=rng.choice(pool["countries"]),
+    )
+    case = SCENARIOS[template.scenario](person, rng, today, pool)
+    slots = {"first_name": person.first, "company": person.company, "weekday": rng.choice(pool["weekdays"]), **case.slots}
+    body = rng.choice(template.bodies[rng.choice(sorted(template.bodies))]).format_map(slots)
+    ticket = TicketSpec(
+        id=ticket_id,
+        subject=rng.choice(template.subjects).format_map(slots),
+        body=f"{body}\n\n{person.first} {person.last}, {person.company}",
+        customer=Customer(name=f"{person.first} {person.last}", company=person.company, plan=person.plan, email=person.email, account_id=person.account_id),
+        priority=rng.choice(template.priorities),
+        truth=TicketTruth(
+            kind=template.kind,
+            category=template.category,
+            reply=ReplyTruth(template.article, template.required, forbidden=case.forbidden, ticket_facts=case.ticket_facts),
+            escalate=template.kind == "critical",
+            outcome=case.outcome,
+            resolution=template.resolution,
+            evidence=template.evidence,
+        ),
+        source=template.id,
+    )
+    return ticket, case
+
+
+def mix_in_case(tickets: list[TicketSpec], rng: random.Random, split: str, pool: dict) -> tuple[list[TicketSpec], str] | None:
+    """`tickets` with one swapped for a case ticket of the same kind, and the world records as
+    JSON; None when no case template fits the queue's kinds."""
+    kinds = {t.truth.kind for t in tickets}
+    fitting = [t for t in case_templates() if t.split == split and t.kind in kinds]
+    if not fitting:
+        return None
+    template = rng.choice(fitting)
+    slot = rng.choice([i for i, t in enumerate(tickets) if t.truth.kind == template.kind])
+    today = date(2026, 1, 1) + timedelta(days=rng.randint(0, 364))
+    ticket, case = fill_case(template, tickets[slot].id, rng, split, today, pool)
+    world = {"today": today.isoformat(), **{name: case.records.get(name, []) for name in RECORD_LISTS}}
+    return [*tickets[:slot], ticket, *tickets[slot + 1:]], json.dumps(world, sort_keys=True)
