@@ -397,8 +397,8 @@ def _required_text(value: Optional[str], field: str, limit: int) -> str:
 
 def _field_not_unicode(action: SupportAction) -> str | None:
     """The first text field that cannot be encoded as UTF-8 (JSON allows "\\ud800"; Unicode does not)."""
-    for name, value in action.model_dump(exclude={"metadata"}).items():
-        if isinstance(value, str) and not _is_unicode(value):
+    for name, value in vars(action).items():
+        if name != "metadata" and isinstance(value, str) and not _is_unicode(value):
             return name
     return None
 
