@@ -45,6 +45,7 @@ from .models import (
     SupportObservation,
     SupportState,
     ThreadMessage,
+    TicketView,
 )
 from .progress import SentReply, TicketProgress
 from .scenarios import EpisodeSpec, TicketSpec, build_episode
@@ -110,8 +111,9 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         self._history: list[HistoryEntry] = []
         self._done = False
         self._grade: Grade | None = None
-        self._last_action: dict | None = None
+        self._last_action: tuple | None = None
         self._repeats = 0
+        self._ticket_view: tuple[tuple[int, int], TicketView] | None = None
         return self._observation(Reward(value=0.0), error=None)
 
     def step(self, action: SupportAction, timeout_s: Optional[float] = None, **kwargs: Any) -> SupportObservation:
@@ -121,8 +123,9 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             return self._observation(Reward(value=0.0), error="the episode is over; call reset() to start another")
         self._steps += 1
         error = None
+        not_unicode = _field_not_unicode(action)
         try:
-            result, components = self._dispatch(action)
+            result, components = self._dispatch(action, not_unicode)
         except InvalidAction as exc:
             error = str(exc)
             self._invalid += 1
@@ -134,7 +137,7 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             components["episode_grade"] = self._grade.score
         reward = Reward(value=round(sum(components.values()), 4), components=components)
         self._total_reward = round(self._total_reward + reward.value, 4)
-        self._history.append(HistoryEntry(step=self._steps, action=_render(action), result=result, reward=reward.value))
+        self._history.append(HistoryEntry(step=self._steps, action=_render(action, not_unicode), result=result, reward=reward.value))
         return self._observation(reward, error)
 
     @property
@@ -171,28 +174,31 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
 
     # --- actions ---------------------------------------------------------------
 
-    def _dispatch(self, action: SupportAction) -> tuple[str, dict[str, float]]:
-        field = _field_not_unicode(action)
-        if field is not None:
-            raise InvalidAction(f"{field} is not valid Unicode text (it holds a lone surrogate such as \\ud800); send UTF-8 text")
+    def _dispatch(self, action: SupportAction, not_unicode: str | None) -> tuple[str, dict[str, float]]:
+        """`not_unicode`: the action's first field that is not Unicode text (`_field_not_unicode`), if any."""
+        if not_unicode is not None:
+            raise InvalidAction(f"{not_unicode} is not valid Unicode text (it holds a lone surrogate such as \\ud800); send UTF-8 text")
         handler = self._handlers().get(action.action_type)
         if handler is None:
             raise InvalidAction(f"unknown action_type {_quote(action.action_type)}; valid: {', '.join(ACTION_TYPES)}")
         return handler(action)
 
     def _handlers(self) -> dict[str, Callable[[SupportAction], tuple[str, dict[str, float]]]]:
-        return {
-            "classify_ticket": self._classify,
-            "search_kb": self._search,
-            "reply_ticket": self._reply,
-            "escalate_ticket": self._escalate,
-            "close_ticket": self._close,
-            "lookup_record": self._lookup,
-            "issue_refund": self._refund,
-            "revoke_api_key": self._revoke,
-            "lock_account": self._lock,
-            "send_replacement": self._replace,
-        }
+        handlers = self.__dict__.get("_handler_table")
+        if handlers is None:  # built once per environment: bound methods of this instance
+            handlers = self._handler_table = {
+                "classify_ticket": self._classify,
+                "search_kb": self._search,
+                "reply_ticket": self._reply,
+                "escalate_ticket": self._escalate,
+                "close_ticket": self._close,
+                "lookup_record": self._lookup,
+                "issue_refund": self._refund,
+                "revoke_api_key": self._revoke,
+                "lock_account": self._lock,
+                "send_replacement": self._replace,
+            }
+        return handlers
 
     def _classify(self, action: SupportAction) -> tuple[str, dict[str, float]]:
         ticket, progress = self._target(action)
@@ -333,7 +339,9 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
 
     def _count_repeat(self, action: SupportAction) -> int:
         """How many times in a row this exact action has now been taken."""
-        key = action.model_dump(exclude={"metadata"})
+        # The field values in field order: the same values, compared the same way, as
+        # action.model_dump(exclude={"metadata"}) (the model forbids extra fields).
+        key = tuple(value for name, value in action.__dict__.items() if name != "metadata")
         self._repeats = self._repeats + 1 if key == self._last_action else 1
         self._last_action = key
         return self._repeats
@@ -355,8 +363,19 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             self._done = True
             self._grade = grade_episode(self._spec, self._progress, self._kb, failed=failed)
 
-    def _observation(self, reward: Reward, error: str | None) -> SupportObservation:
+    def _current_view(self) -> TicketView | None:
+        """The current ticket as the agent sees it. It changes only when the queue advances or its
+        thread grows, so one view serves every observation in between."""
         current = self._current()
+        if current is None or self._done:
+            return None
+        thread = self._progress[-1].thread
+        key = (self._index, len(thread))
+        if self._ticket_view is None or self._ticket_view[0] != key:
+            self._ticket_view = (key, current.view(thread))
+        return self._ticket_view[1]
+
+    def _observation(self, reward: Reward, error: str | None) -> SupportObservation:
         spec = self._spec
         return SupportObservation(
             episode_id=self._episode_id,
@@ -365,7 +384,7 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             split=spec.split,
             difficulty=spec.difficulty,
             objective=spec.objective,
-            current_ticket=current.view(self._progress[-1].thread) if current and not self._done else None,
+            current_ticket=self._current_view(),
             tickets_remaining=len(spec.tickets) - self._index,
             tickets_total=len(spec.tickets),
             kb_search_results=list(self._search_results),
@@ -398,7 +417,8 @@ def _required_text(value: Optional[str], field: str, limit: int) -> str:
 def _field_not_unicode(action: SupportAction) -> str | None:
     """The first text field that cannot be encoded as UTF-8 (JSON allows "\\ud800"; Unicode does not)."""
     for name, value in vars(action).items():
-        if name != "metadata" and isinstance(value, str) and not _is_unicode(value):
+        # ASCII text is always Unicode; only other text needs the encoding check.
+        if isinstance(value, str) and not value.isascii() and name != "metadata" and not _is_unicode(value):
             return name
     return None
 
@@ -411,17 +431,24 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
-def _render(action: SupportAction) -> str:
+_NOT_RENDERED = frozenset({"metadata", "action_type", "reason"})
+
+
+def _render(action: SupportAction, not_unicode: str | None) -> str:
     """A one-line rendering of an action for the history log: its values in field order, text that
-    is not Unicode escaped so the log can always be encoded."""
-    if _field_not_unicode(action) is not None:
-        return _render(action.model_copy(update={
+    is not Unicode escaped so the log can always be encoded. `not_unicode` is
+    `_field_not_unicode(action)`."""
+    if not_unicode is not None:
+        escaped = action.model_copy(update={
             name: value.encode("utf-8", "backslashreplace").decode("utf-8")
             for name, value in action.model_dump(exclude={"metadata"}).items() if isinstance(value, str)
-        }))
-    fields = action.model_dump(exclude_none=True, exclude={"metadata", "action_type", "reason"})
+        })
+        return _render(escaped, _field_not_unicode(escaped))
+    # The set fields in field order, as action.model_dump(exclude_none=True, exclude=_NOT_RENDERED)
+    # lists them: every field is a str or a float, dumped as itself.
+    fields = ((name, value) for name, value in action.__dict__.items() if value is not None and name not in _NOT_RENDERED)
     values = []
-    for name, value in fields.items():
+    for name, value in fields:
         if name == "reply_text":
             values.append(f"{len(value)} chars")
         elif name == "query":

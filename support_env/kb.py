@@ -20,6 +20,10 @@ from .facts import Fact, make_fact
 
 KB_DIR = Path(__file__).parent / "data" / "kb"
 DEFAULT_TOP_K = 3
+# Rankings remembered per knowledge base, by exact query: agents (and the reference policy)
+# often search with a ticket's own text, so the same query recurs across episodes of a task.
+# Bounded: at most this many queries (an episode's queries are at most 500 characters).
+SEARCH_MEMO_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -90,15 +94,21 @@ class KnowledgeBase:
         corpus = _tokenize([f"{a.title} {a.title} {a.body}" for a in articles])
         self._index = bm25s.BM25()
         self._index.index(corpus, show_progress=False)
+        # The index never changes after this point, so a query's ranking is the same every time it
+        # is asked: remember recent ones. Scoring a ticket-length query (60+ terms) costs ~150 µs.
+        self._ranked = lru_cache(maxsize=SEARCH_MEMO_SIZE)(self._rank)
 
     def search(self, query: str, k: int = DEFAULT_TOP_K) -> list[tuple[Article, float]]:
         """Top `k` articles with a positive score, best first; ties keep file order."""
+        return list(self._ranked(query, k))
+
+    def _rank(self, query: str, k: int) -> tuple[tuple[Article, float], ...]:
         tokens = _tokenize([query])[0]
         if not tokens:
-            return []
+            return ()
         scores = self._index.get_scores(tokens)
         best = np.argsort(-scores, kind="stable")[:k]
-        return [(self.articles[self._order[i]], round(float(scores[i]), 4)) for i in best if scores[i] > 0]
+        return tuple((self.articles[self._order[i]], round(float(scores[i]), 4)) for i in best if scores[i] > 0)
 
 
 def load_kb(directory: Path = KB_DIR) -> KnowledgeBase:
