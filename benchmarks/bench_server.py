@@ -28,6 +28,8 @@ What one "step" is on each transport:
   its session executor). The client offers permessage-deflate, as `websockets`
   and OpenEnv's client do by default, so uvicorn compresses every reply on its
   event loop: a cost that grows with the reply (`--no-ws-deflate` turns it off).
+  Our server accepts it only with SUPPORT_ENV_WS_DEFLATE=true in the environment of
+  this script (default false); the floor always does, as uvicorn does by default.
 
 Resets (ours: when an episode ends) are sent but never timed. Figures: p50 and
 p99 latency per step as the client sees it, steps/s (1 client: steps / time

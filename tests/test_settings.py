@@ -59,7 +59,7 @@ async def negotiated_extensions(url: str) -> list[str]:
         return [ext.name for ext in ws.protocol.extensions]
 
 
-@pytest.mark.parametrize("setting, expected", [(None, ["permessage-deflate"]), ("false", [])])
+@pytest.mark.parametrize("setting, expected", [(None, []), ("true", ["permessage-deflate"]), ("false", [])])
 def test_ws_compression_follows_the_setting(setting, expected):
     with LocalServer({} if setting is None else {"SUPPORT_ENV_WS_DEFLATE": setting}) as server:
         assert asyncio.run(negotiated_extensions(server.ws_url)) == expected
