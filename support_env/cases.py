@@ -27,6 +27,7 @@ import yaml
 
 from .facts import make_fact
 from .models import Customer
+from .prose import email_address, signed, write_up
 from .scenarios import ExpectedWrite, ForbiddenClaim, ReplyTruth, TicketSpec, TicketTruth
 
 CASES_DIR = Path(__file__).parent / "data" / "cases"
@@ -87,7 +88,7 @@ class Person:
 
     @property
     def email(self) -> str:
-        return f"{self.first.lower()}@{self.company.lower().replace(' ', '')}.example.com"
+        return email_address(self.first, self.company)
 
 
 def _template(raw: dict) -> CaseTemplate:
@@ -232,11 +233,11 @@ def fill_case(template: CaseTemplate, ticket_id: str, rng: random.Random, split:
     )
     case = SCENARIOS[template.scenario](person, rng, today, pool)
     slots = {"first_name": person.first, "company": person.company, "weekday": rng.choice(pool["weekdays"]), **case.slots}
-    body = rng.choice(template.bodies[rng.choice(sorted(template.bodies))]).format_map(slots)
+    subject, body = write_up(template.bodies, template.subjects, slots, rng)
     ticket = TicketSpec(
         id=ticket_id,
-        subject=rng.choice(template.subjects).format_map(slots),
-        body=f"{body}\n\n{person.first} {person.last}, {person.company}",
+        subject=subject,
+        body=signed(body, person.first, person.last, person.company),
         customer=Customer(name=f"{person.first} {person.last}", company=person.company, plan=person.plan, email=person.email, account_id=person.account_id),
         priority=rng.choice(template.priorities),
         truth=TicketTruth(

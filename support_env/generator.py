@@ -21,6 +21,7 @@ import yaml
 
 from .cases import CASE_CHANCE, RECORDS_OBJECTIVE, mix_in_case
 from .models import Customer
+from .prose import email_address, signed, write_up
 from .scenarios import EpisodeSpec, ReplyTruth, TicketSpec, TicketTruth
 
 TEMPLATES_DIR = Path(__file__).parent / "data" / "templates"
@@ -106,17 +107,13 @@ def fill_ticket(template: Template, ticket_id: str, rng: random.Random, split: s
         "invoice_id": f"INV-{rng.randint(10000, 99999)}",
         "key_last4": "".join(rng.choice(string.hexdigits.lower()[:16]) for _ in range(4)),
     }
-    tone = rng.choice(sorted(template.bodies))
-    body = rng.choice(template.bodies[tone]).format_map(slots)
-    if template.details and rng.random() < DETAIL_CHANCE[difficulty]:
-        body = f"{body} {rng.choice(template.details).format_map(slots)}"
-    domain = company.lower().replace(" ", "")
+    subject, body = write_up(template.bodies, template.subjects, slots, rng, template.details, DETAIL_CHANCE[difficulty])
     reply = ReplyTruth(template.article, template.required) if with_reply and template.article else None
     return TicketSpec(
         id=ticket_id,
-        subject=rng.choice(template.subjects).format_map(slots),
-        body=f"{body}\n\n{first} {last}, {company}",
-        customer=Customer(name=f"{first} {last}", company=company, plan=rng.choice(template.plans), email=f"{first.lower()}@{domain}.example.com"),
+        subject=subject,
+        body=signed(body, first, last, company),
+        customer=Customer(name=f"{first} {last}", company=company, plan=rng.choice(template.plans), email=email_address(first, company)),
         priority=rng.choice(template.priorities),
         truth=TicketTruth(kind=template.kind, category=template.category, reply=reply, escalate=template.kind == "critical"),
         source=template.id,
