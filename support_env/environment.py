@@ -79,6 +79,18 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         super().__init__()
         self._kb = kb or default_kb()
         self._spec: EpisodeSpec | None = None
+        self._handlers: dict[str, Callable[[SupportAction], tuple[str, dict[str, float]]]] = {
+            "classify_ticket": self._classify,
+            "search_kb": self._search,
+            "reply_ticket": self._reply,
+            "escalate_ticket": self._escalate,
+            "close_ticket": self._close,
+            "lookup_record": self._lookup,
+            "issue_refund": self._refund,
+            "revoke_api_key": self._revoke,
+            "lock_account": self._lock,
+            "send_replacement": self._replace,
+        }
 
     # --- OpenEnv API -----------------------------------------------------------
 
@@ -178,27 +190,10 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         """`not_unicode`: the action's first field that is not Unicode text (`_field_not_unicode`), if any."""
         if not_unicode is not None:
             raise InvalidAction(f"{not_unicode} is not valid Unicode text (it holds a lone surrogate such as \\ud800); send UTF-8 text")
-        handler = self._handlers().get(action.action_type)
+        handler = self._handlers.get(action.action_type)
         if handler is None:
             raise InvalidAction(f"unknown action_type {_quote(action.action_type)}; valid: {', '.join(ACTION_TYPES)}")
         return handler(action)
-
-    def _handlers(self) -> dict[str, Callable[[SupportAction], tuple[str, dict[str, float]]]]:
-        handlers = self.__dict__.get("_handler_table")
-        if handlers is None:  # built once per environment: bound methods of this instance
-            handlers = self._handler_table = {
-                "classify_ticket": self._classify,
-                "search_kb": self._search,
-                "reply_ticket": self._reply,
-                "escalate_ticket": self._escalate,
-                "close_ticket": self._close,
-                "lookup_record": self._lookup,
-                "issue_refund": self._refund,
-                "revoke_api_key": self._revoke,
-                "lock_account": self._lock,
-                "send_replacement": self._replace,
-            }
-        return handlers
 
     def _classify(self, action: SupportAction) -> tuple[str, dict[str, float]]:
         ticket, progress = self._target(action)
@@ -443,7 +438,7 @@ def _render(action: SupportAction, not_unicode: str | None) -> str:
             name: value.encode("utf-8", "backslashreplace").decode("utf-8")
             for name, value in action.model_dump(exclude={"metadata"}).items() if isinstance(value, str)
         })
-        return _render(escaped, _field_not_unicode(escaped))
+        return _render(escaped, None)  # escaped text is Unicode
     # The set fields in field order, as action.model_dump(exclude_none=True, exclude=_NOT_RENDERED)
     # lists them: every field is a str or a float, dumped as itself.
     fields = ((name, value) for name, value in action.__dict__.items() if value is not None and name not in _NOT_RENDERED)

@@ -90,9 +90,7 @@ class World:
         """Refund captured money on an invoice. A duplicate capture (money captured
         beyond the invoice amount) is always refundable; the charge itself only
         within the subscription refund window, and usage overages never."""
-        invoice = self.invoices.get(invoice_id)
-        if invoice is None or invoice["account_id"] != account_id:
-            raise PolicyViolation(f"invoice {invoice_id!r} does not belong to this customer")
+        invoice = _owned(self.invoices, invoice_id, account_id, "invoice")
         if amount_cents <= 0:
             raise PolicyViolation("the refund amount must be positive")
         payments = [p for p in self.payments if p["invoice_id"] == invoice_id and p["status"] == "captured"]
@@ -114,9 +112,7 @@ class World:
         return self._record(Write("refund", invoice_id, amount_cents))
 
     def revoke_api_key(self, account_id: str, key_id: str) -> Write:
-        key = self.api_keys.get(key_id)
-        if key is None or key["account_id"] != account_id:
-            raise PolicyViolation(f"API key {key_id!r} does not belong to this customer")
+        key = _owned(self.api_keys, key_id, account_id, "API key")
         if key["status"] != "active":
             raise PolicyViolation(f"API key {key_id} is already {key['status']}")
         key["status"] = "revoked"
@@ -130,9 +126,7 @@ class World:
         return self._record(Write("lock_account", account_id))
 
     def send_replacement(self, account_id: str, order_id: str) -> Write:
-        order = self.orders.get(order_id)
-        if order is None or order["account_id"] != account_id:
-            raise PolicyViolation(f"order {order_id!r} does not belong to this customer")
+        order = _owned(self.orders, order_id, account_id, "order")
         if order["status"] != "delivered":
             raise PolicyViolation(f"order {order_id} is {order['status']}; only delivered hardware can be replaced")
         if self._done("replacement", order_id):
@@ -153,6 +147,14 @@ class World:
     def _record(self, write: Write) -> Write:
         self.log.append(write)
         return write
+
+
+def _owned(table: dict[str, dict[str, Any]], row_id: str, account_id: str, what: str) -> dict[str, Any]:
+    """The row `row_id` of `table` if it belongs to `account_id`; a refusal otherwise."""
+    row = table.get(row_id)
+    if row is None or row["account_id"] != account_id:
+        raise PolicyViolation(f"{what} {row_id!r} does not belong to this customer")
+    return row
 
 
 @lru_cache(maxsize=None)
