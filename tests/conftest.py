@@ -105,12 +105,6 @@ def http(server: LocalServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def drain_output(live: LocalServer) -> LocalServer:
-    """Nothing left to do: a LocalServer without a log file reads its output from the
-    start (its last lines stay in `live.output_tail`), so it never blocks on a full pipe."""
-    return live
-
-
 @pytest.fixture(scope="session")
 def busy_server() -> Iterator[LocalServer]:
     """A server of its own for the MCP, client and results tests (hundreds of

@@ -17,7 +17,6 @@ from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction
 from support_env.policies import ReferencePolicy
 
-from .conftest import drain_output
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 TASK = "medium_kb_reply"
@@ -92,7 +91,7 @@ class Page:
 
 
 def test_playground_plays_a_queue_by_clicking_and_shows_rewards_and_grade(start_server, browser, tmp_path):
-    live = drain_output(start_server(ENABLE_WEB_INTERFACE="true", GRADIO_ANALYTICS_ENABLED="False"))
+    live = start_server(ENABLE_WEB_INTERFACE="true", GRADIO_ANALYTICS_ENABLED="False")
     page = Page(browser, live.url)
     page.start(TASK)
 
