@@ -151,19 +151,17 @@ def test_generated_episodes_over_http_are_served_whole(live, data, start):
     ],
 )
 def test_non_finite_numbers_in_a_body_never_get_a_5xx(live, path, template):
+    post_raw_on_a_fresh_episode(live, path, template)
+
+
+def post_raw_on_a_fresh_episode(live, path: str, template: str) -> tuple[httpx.Response, dict]:
+    """POST `template` as the raw body, its @ID@ and @T@ the episode id and ticket of a fresh
+    duplicate_charge_refund episode; asserts the answer is clear. Returns it and that episode."""
     first = httpx.post(f"{live.url}/reset", json={"task_id": "duplicate_charge_refund"}).json()["observation"]
     body = template.replace("@ID@", first["episode_id"]).replace("@T@", first["current_ticket"]["id"])
     response = httpx.post(f"{live.url}{path}", content=body, headers={"content-type": "application/json"}, timeout=30)
     assert_answer_is_clear(response.status_code, response.content, body)
-
-
-def test_a_lone_surrogate_in_a_body_is_neither_a_5xx_nor_poison_for_the_session(live):
-    first = httpx.post(f"{live.url}/reset", json={"task_id": "easy_classify"}).json()["observation"]
-    body = '{"episode_id": "%s", "action": {"action_type": "classify_ticket", "ticket_id": "\\ud800"}}' % first["episode_id"]
-    response = httpx.post(f"{live.url}/step", content=body, headers={"content-type": "application/json"})
-    assert_answer_is_clear(response.status_code, response.content, body)
-    after = httpx.post(f"{live.url}/step", json={"episode_id": first["episode_id"], "action": {"action_type": "search_kb", "query": "refund"}})
-    assert after.status_code == 200, after.text[:300]
+    return response, first
 
 
 @pytest.mark.parametrize(
@@ -174,6 +172,7 @@ def test_a_lone_surrogate_in_a_body_is_neither_a_5xx_nor_poison_for_the_session(
         ("/reset", '{"\\ud800": 1}'),
         ("/reset", '{"task_id": "hard_mixed_queue", "seed": 1, "split": "\\ud800"}'),
         ("/step", '{"episode_id": "\\ud800", "action": {"action_type": "search_kb", "query": "x"}}'),
+        ("/step", '{"episode_id": "@ID@", "action": {"action_type": "classify_ticket", "ticket_id": "\\ud800"}}'),
         ("/step", '{"episode_id": "@ID@", "action": {"action_type": "issue_refund", "ticket_id": "@T@", "invoice_id": "INV-1", "amount": "\\ud800"}}'),
         ("/step", '{"episode_id": "@ID@", "action": {"action_type": "search_kb", "query": "x", "metadata": {"\\ud800": "\\udc00"}}}'),
         ("/step", '{"episode_id": "@ID@", "action": "\\ud800"}'),
@@ -182,11 +181,8 @@ def test_a_lone_surrogate_in_a_body_is_neither_a_5xx_nor_poison_for_the_session(
         ("/mcp", '{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"session_id": "\\ud800"}}'),
     ],
 )
-def test_lone_surrogates_anywhere_in_a_body_get_a_clear_answer(live, path, template):
-    first = httpx.post(f"{live.url}/reset", json={"task_id": "duplicate_charge_refund"}).json()["observation"]
-    body = template.replace("@ID@", first["episode_id"]).replace("@T@", first["current_ticket"]["id"])
-    response = httpx.post(f"{live.url}{path}", content=body, headers={"content-type": "application/json"}, timeout=30)
-    assert_answer_is_clear(response.status_code, response.content, body)
+def test_lone_surrogates_anywhere_in_a_body_get_a_clear_answer_and_the_session_goes_on(live, path, template):
+    response, first = post_raw_on_a_fresh_episode(live, path, template)
     if path == "/mcp":
         assert response.json()["error"]["code"] == -32600 and "not valid Unicode" in response.json()["error"]["message"]
     after = httpx.post(f"{live.url}/step", json={"episode_id": first["episode_id"], "action": {"action_type": "search_kb", "query": "refund"}})
