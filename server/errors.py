@@ -17,13 +17,15 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from support_env.encodable import escaped, is_unicode
+
 
 def sendable(value: Any) -> Any:
     """`value` with non-finite numbers as text and text that is not Unicode escaped, so it encodes as JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return escaped(value)
     if isinstance(value, dict):
         return {sendable(k): sendable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -34,7 +36,7 @@ def sendable(value: Any) -> Any:
 def holds_text_not_unicode(value: Any) -> bool:
     """Whether any string in a parsed JSON value (keys included) holds a lone surrogate."""
     if isinstance(value, str):
-        return sendable(value) != value
+        return not is_unicode(value)
     if isinstance(value, dict):
         return any(holds_text_not_unicode(k) or holds_text_not_unicode(v) for k, v in value.items())
     if isinstance(value, list):

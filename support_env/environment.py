@@ -31,6 +31,7 @@ from .grading import (
     search_reward,
 )
 from .customer import follow_up
+from .encodable import escaped, is_unicode
 from .world import PolicyViolation, Write, load_world
 from .kb import KnowledgeBase, default_kb
 from .models import (
@@ -412,18 +413,9 @@ def _required_text(value: Optional[str], field: str, limit: int) -> str:
 def _field_not_unicode(action: SupportAction) -> str | None:
     """The first text field that cannot be encoded as UTF-8 (JSON allows "\\ud800"; Unicode does not)."""
     for name, value in vars(action).items():
-        # ASCII text is always Unicode; only other text needs the encoding check.
-        if isinstance(value, str) and not value.isascii() and name != "metadata" and not _is_unicode(value):
+        if isinstance(value, str) and name != "metadata" and not is_unicode(value):
             return name
     return None
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 _NOT_RENDERED = frozenset({"metadata", "action_type", "reason"})
@@ -434,11 +426,11 @@ def _render(action: SupportAction, not_unicode: str | None) -> str:
     is not Unicode escaped so the log can always be encoded. `not_unicode` is
     `_field_not_unicode(action)`."""
     if not_unicode is not None:
-        escaped = action.model_copy(update={
-            name: value.encode("utf-8", "backslashreplace").decode("utf-8")
+        readable = action.model_copy(update={
+            name: escaped(value)
             for name, value in action.model_dump(exclude={"metadata"}).items() if isinstance(value, str)
         })
-        return _render(escaped, None)  # escaped text is Unicode
+        return _render(readable, None)  # escaped text is Unicode
     # The set fields in field order, as action.model_dump(exclude_none=True, exclude=_NOT_RENDERED)
     # lists them: every field is a str or a float, dumped as itself.
     fields = ((name, value) for name, value in action.__dict__.items() if value is not None and name not in _NOT_RENDERED)
