@@ -14,7 +14,7 @@
    the observation model, and serialisation; and a check that nothing is
    rebuilt per episode (BM25 index builds, data file reads).
 
-Target from issue 8: >= 20,000 steps/s on one core for the step itself.
+Target: >= 20,000 steps/s on one core for the step itself.
 """
 
 from __future__ import annotations

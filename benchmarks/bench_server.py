@@ -1,6 +1,6 @@
 """Our server against the framework floor, same client, same run, loopback only.
 
-    python benchmarks/bench_server.py [--steps 1000] [--clients 64] [--per-client 30] [--repeat 3] [--no-ws-deflate]
+    python benchmarks/bench_server.py [--steps 1000] [--clients 64] [--per-client 100] [--repeat 5] [--no-ws-deflate] [--in-place-floor]
 
 Two servers start side by side (each one uvicorn process, measured one at a
 time so they never compete for the CPU; `--repeat` rounds of floor, light,
@@ -23,13 +23,18 @@ What one "step" is on each transport:
   The floor uses OpenEnv's default stateless route, which builds a fresh
   EchoEnvironment for the request and steps it (there is no session to find).
   Both are one request, one env.step, one serialised observation.
-- /ws: one `step` message and its reply on an open OpenEnv WebSocket session;
-  identical code path on both servers (per-connection environment, stepped in
-  its session executor). The client offers permessage-deflate, as `websockets`
-  and OpenEnv's client do by default, so uvicorn compresses every reply on its
-  event loop: a cost that grows with the reply (`--no-ws-deflate` turns it off).
-  Our server accepts it only with SUPPORT_ENV_WS_DEFLATE=true in the environment of
-  this script (default false); the floor always does, as uvicorn does by default.
+- /ws: one `step` message and its reply on an open OpenEnv WebSocket session,
+  through the same OpenEnv handler on both servers (per-connection environment).
+  The floor's plain environment is stepped in its session's worker thread,
+  OpenEnv's default; ours overrides `step_async`, so OpenEnv steps it on the
+  event loop, as our HTTP routes do. `--in-place-floor` adds a third server, the
+  echo environment stepped in place too (ECHO_IN_PLACE=true), and ratios against
+  it: what our environment adds to the transport alone. The client offers
+  permessage-deflate, as `websockets` and OpenEnv's client do by default. Our
+  server accepts it only with SUPPORT_ENV_WS_DEFLATE=true in the environment of
+  this script (default false); the floor always does, as uvicorn does by
+  default, and compresses every reply on its event loop (`--no-ws-deflate`:
+  clients that do not offer it).
 
 Resets (ours: when an episode ends) are sent but never timed. Figures: p50 and
 p99 latency per step as the client sees it, steps/s (1 client: steps / time
@@ -39,7 +44,7 @@ not depend on how fast the client is) and mean reply size. The client runs in
 this process; with 2 cores it gets one and the server the other, so at 64
 clients the client can be the bottleneck for both servers alike.
 
-Target from issue 8: ours/floor <= 1.3 at p50 for /ws and HTTP.
+Target: ours/floor <= 1.3 at p50 for /ws and HTTP.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ import itertools
 import json
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +72,7 @@ class Workload:
 
     name: str
     episodes: list[tuple[dict, list[dict]]]  # (reset kwargs, actions) per episode; empty actions = endless echo
+    server: str = "ours"  # which server plays it: "ours", "floor" or "floor in place"
 
     def stream(self):
         """Yields ("reset", kwargs) then ("step", action) ... forever."""
@@ -79,7 +86,11 @@ class Workload:
 
 
 def floor_workload() -> Workload:
-    return Workload("floor (echo)", [({}, [])])
+    return Workload("floor (echo)", [({}, [])], server="floor")
+
+
+def in_place_floor_workload() -> Workload:
+    return Workload("floor in place", [({}, [])], server="floor in place")
 
 
 def light_workload() -> Workload:
@@ -264,31 +275,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=1000, help="timed steps per single-client run")
     parser.add_argument("--clients", type=int, default=64, help="concurrent clients")
-    parser.add_argument("--per-client", type=int, default=30, help="timed steps per concurrent client")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds (floor, light, mixed back to back); medians are reported")
+    parser.add_argument("--per-client", type=int, default=100, help="timed steps per concurrent client")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds (floor, light, mixed back to back); medians are reported")
     parser.add_argument(
         "--no-ws-deflate", dest="ws_deflate", action="store_false",
         help="/ws clients do not offer permessage-deflate (default: they do, as OpenEnv's client does), "
         "so replies go uncompressed: what serving with uvicorn's ws_per_message_deflate=False would give",
+    )
+    parser.add_argument(
+        "--in-place-floor", action="store_true",
+        help="also measure the echo environment stepped on the event loop (as ours is over /ws), and ratios against it",
     )
     args = parser.parse_args()
 
     header("bench_server: our server vs the OpenEnv framework floor (echo env, same create_app, same client)")
     print(__doc__[__doc__.index("What one"):__doc__.index("Target")].rstrip().replace("\n", "\n   ").join(["   ", ""]))
     print(f"   /ws clients offer permessage-deflate: {'yes (the default)' if args.ws_deflate else 'no (--no-ws-deflate)'}")
-    workloads = [(floor_workload(), False), (light_workload(), True), (mixed_workload(), True)]
+    floors = [floor_workload(), *([in_place_floor_workload()] if args.in_place_floor else [])]
+    workloads = [*floors, light_workload(), mixed_workload()]
     rounds: list[dict[str, dict[str, Result]]] = []
     settings = {"SUPPORT_ENV_MAX_SESSIONS": str(max(256, 2 * args.clients))}
     started = time.perf_counter()
-    with floor_server(**settings) as floor, our_server(**settings) as ours:
+    with ExitStack() as stack:
+        servers = {"floor": stack.enter_context(floor_server(**settings)), "ours": stack.enter_context(our_server(**settings))}
+        if args.in_place_floor:
+            servers["floor in place"] = stack.enter_context(floor_server(**settings, ECHO_IN_PLACE="true"))
         for n in range(args.repeat):
             results: dict[str, dict[str, Result]] = {}
-            for workload, stateful in workloads:
-                results[workload.name] = measure(ours if stateful else floor, workload, stateful, args)
+            for workload in workloads:
+                results[workload.name] = measure(servers[workload.server], workload, workload.server == "ours", args)
             rounds.append(results)
             print(f"   round {n + 1}/{args.repeat} measured ({time.perf_counter() - started:.0f} s)", flush=True)
 
-    names = [w.name for w, _ in workloads]
+    names = [w.name for w in workloads]
+    ours = [w.name for w in workloads if w.server == "ours"]
     modes = list(rounds[0][names[0]])
 
     def stat(name: str, mode: str, fn) -> float:
@@ -307,19 +327,21 @@ def main() -> None:
                 f" {stat(name, mode, lambda r: r.reply_bytes / r.steps):8,.0f} {sum(r[name][mode].invalid for r in rounds):7d}"
             )
         print()
-    print("   ratio ours/floor, median over rounds of the per-round ratio (latency p50, p99; server CPU per step;")
-    print("   throughput as floor steps/s / ours, so > 1 means ours serves fewer)")
-    for mode in modes:
-        for name in names[1:]:
-            def ratio(fn, inverse=False):
-                values = [fn(r[name][mode]) / fn(r[names[0]][mode]) for r in rounds]
-                return median([1 / v for v in values] if inverse else values)
+    for floor in floors:
+        print(f"   ratio ours/{floor.name}, median over rounds of the per-round ratio (latency p50, p99; server CPU")
+        print("   per step; throughput as floor steps/s / ours, so > 1 means ours serves fewer)")
+        for mode in modes:
+            for name in ours:
+                def ratio(fn, inverse=False):
+                    values = [fn(r[name][mode]) / fn(r[floor.name][mode]) for r in rounds]
+                    return median([1 / v for v in values] if inverse else values)
 
-            print(
-                f"   {mode:16} {name:11} p50 x{ratio(lambda r: r.p(50)):5.2f}  p99 x{ratio(lambda r: r.p(99)):5.2f}"
-                f"  CPU/step x{ratio(Result.cpu_us):5.2f}  throughput x{ratio(lambda r: r.rate(concurrent(mode)), inverse=True):5.2f}"
-            )
-    print(f"\n   total run time {time.perf_counter() - started:.0f} s")
+                print(
+                    f"   {mode:16} {name:11} p50 x{ratio(lambda r: r.p(50)):5.2f}  p99 x{ratio(lambda r: r.p(99)):5.2f}"
+                    f"  CPU/step x{ratio(Result.cpu_us):5.2f}  throughput x{ratio(lambda r: r.rate(concurrent(mode)), inverse=True):5.2f}"
+                )
+        print()
+    print(f"   total run time {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,12 @@ concurrency settings and the same `uvicorn.run` call. Whatever it costs to
 serve a step here is the cost of OpenEnv + FastAPI + uvicorn themselves;
 `bench_server.py` measures our server against it.
 
-    PORT=8001 python benchmarks/echo_floor.py
+OpenEnv's /ws handler steps a plain environment in a worker thread. With
+ECHO_IN_PLACE=true the environment overrides reset_async/step_async, as ours
+does, so /ws steps it on the event loop: the floor for an environment that
+steps in place (`bench_server.py --in-place-floor`).
+
+    PORT=8001 [ECHO_IN_PLACE=true] python benchmarks/echo_floor.py
 """
 
 from __future__ import annotations
@@ -50,11 +55,20 @@ class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
         return self._state
 
 
+class InPlaceEchoEnvironment(EchoEnvironment):
+    async def reset_async(self, *args: Any, **kwargs: Any) -> EchoObservation:
+        return self.reset(*args, **kwargs)
+
+    async def step_async(self, action: EchoAction, timeout_s: Optional[float] = None, **kwargs: Any) -> EchoObservation:
+        return self.step(action, timeout_s=timeout_s, **kwargs)
+
+
+IN_PLACE = os.environ.get("ECHO_IN_PLACE", "false").lower() == "true"
 MAX_SESSIONS = int(os.environ.get("SUPPORT_ENV_MAX_SESSIONS", "256"))
 SESSION_TTL_S = float(os.environ.get("SUPPORT_ENV_SESSION_TTL", "1800"))
 
 app = create_app(
-    EchoEnvironment,
+    InPlaceEchoEnvironment if IN_PLACE else EchoEnvironment,
     EchoAction,
     EchoObservation,
     env_name="echo_floor",

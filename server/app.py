@@ -27,12 +27,14 @@ from server.web import TAB_NAME, build_playground
 from server.web_guard import disable_playground_if_unwritable
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction, SupportObservation
+from support_env.preload import preload
 from support_env.tools import SupportToolEnvironment
 
 disable_playground_if_unwritable()
 MAX_SESSIONS = positive_number("SUPPORT_ENV_MAX_SESSIONS", 256, "sessions")
 SESSION_TTL_S = positive_number("SUPPORT_ENV_SESSION_TTL", 1800.0, "seconds", float)
 WS_DEFLATE = switch("SUPPORT_ENV_WS_DEFLATE", False)
+preload()  # data files, KB index and MCP tools, before the first client rather than during its request
 
 app = create_app(
     SupportToolEnvironment,  # SupportEnvironment plus its actions as MCP tools (/mcp, /ws "mcp")

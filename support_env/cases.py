@@ -23,12 +23,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from .facts import make_fact
 from .models import Customer
 from .prose import email_address, signed, write_up
 from .scenarios import ExpectedWrite, ForbiddenClaim, ReplyTruth, TicketSpec, TicketTruth
+from .yamlfile import parse_yaml
 
 CASES_DIR = Path(__file__).parent / "data" / "cases"
 # Share of generated episodes of a task that carry one case ticket.
@@ -111,7 +110,7 @@ def _template(raw: dict) -> CaseTemplate:
 
 @lru_cache(maxsize=1)
 def case_templates() -> tuple[CaseTemplate, ...]:
-    return tuple(_template(yaml.safe_load(p.read_text(encoding="utf-8"))) for p in sorted(CASES_DIR.glob("*.yaml")))
+    return tuple(_template(parse_yaml(p.read_text(encoding="utf-8"))) for p in sorted(CASES_DIR.glob("*.yaml")))
 
 
 # --- scenarios: records and expected end state -------------------------------------------

@@ -14,10 +14,9 @@ import random
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from .grading import ReplyGrade
 from .scenarios import TicketSpec
+from .yamlfile import parse_yaml
 
 REPLIES_FILE = Path(__file__).parent / "data" / "customer_replies.yaml"
 MAX_FOLLOW_UPS = 2
@@ -25,7 +24,7 @@ MAX_FOLLOW_UPS = 2
 
 @lru_cache(maxsize=1)
 def phrasings() -> dict[str, tuple[str, ...]]:
-    return {rule: tuple(texts) for rule, texts in yaml.safe_load(REPLIES_FILE.read_text(encoding="utf-8")).items()}
+    return {rule: tuple(texts) for rule, texts in parse_yaml(REPLIES_FILE.read_text(encoding="utf-8")).items()}
 
 
 def follow_up(ticket: TicketSpec, reply_text: str, grade: ReplyGrade, turn: int, seed: int | None) -> str | None:

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from .cases import CASE_CHANCE, RECORDS_OBJECTIVE, mix_in_case
 from .models import Customer
 from .prose import email_address, signed, write_up
 from .scenarios import EpisodeSpec, ReplyTruth, TicketSpec, TicketTruth
+from .yamlfile import parse_yaml
 
 TEMPLATES_DIR = Path(__file__).parent / "data" / "templates"
 POOLS_FILE = Path(__file__).parent / "data" / "pools.yaml"
@@ -73,12 +72,12 @@ def _template(raw: dict) -> Template:
 
 @lru_cache(maxsize=1)
 def templates() -> tuple[Template, ...]:
-    return tuple(_template(yaml.safe_load(p.read_text(encoding="utf-8"))) for p in sorted(TEMPLATES_DIR.glob("*.yaml")))
+    return tuple(_template(parse_yaml(p.read_text(encoding="utf-8"))) for p in sorted(TEMPLATES_DIR.glob("*.yaml")))
 
 
 @lru_cache(maxsize=1)
 def pools() -> dict[str, dict[str, tuple[str, ...]]]:
-    raw = yaml.safe_load(POOLS_FILE.read_text(encoding="utf-8"))
+    raw = parse_yaml(POOLS_FILE.read_text(encoding="utf-8"))
     return {split: {name: tuple(map(str, values)) for name, values in raw[split].items()} for split in SPLITS}
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
-import yaml
 from bm25s.stopwords import STOPWORDS_EN
 
 from .facts import Fact, make_fact
+from .yamlfile import parse_yaml
 
 KB_DIR = Path(__file__).parent / "data" / "kb"
 DEFAULT_TOP_K = 3
@@ -58,7 +58,7 @@ def parse_article(text: str, source: str = "<string>") -> Article:
     if not text.startswith("---"):
         raise ValueError(f"{source}: missing front matter")
     _, header, body = text.split("---", 2)
-    meta = yaml.safe_load(header)
+    meta = parse_yaml(header)
     facts = tuple(
         make_fact(f["key"], str(f["value"]), f.get("plan"), f.get("synonyms")) for f in meta.get("facts") or []
     )

@@ -165,7 +165,7 @@ def _tools_of(functions: dict[str, Callable[..., Any]]) -> list[Tool]:
 
     Both steps are slow and would otherwise be repeated: deriving a tool's
     schemas takes ~7 ms, so tools meant for many servers are built once
-    (`_environment_tools`) and added to each; and FastMCP inlines `$ref`s on
+    (`environment_tools`) and added to each; and FastMCP inlines `$ref`s on
     every `tools/list` (which a client also sends before its first call),
     ~15 ms per tool for the observation schema. Inlined here once, the listing
     is the same and FastMCP finds nothing left to do."""
@@ -253,7 +253,7 @@ class SupportToolEnvironment(SupportEnvironment):
             # The tool functions are shared by every environment: FastMCP caches
             # per function, so per-instance closures would keep closed sessions'
             # environments alive. A call finds its environment through its server.
-            server = _server_with(_environment_tools())
+            server = _server_with(environment_tools())
             _ENVIRONMENT_OF[server] = weakref.ref(self)
             self._mcp_server, self._mcp_client = server, Client(server)
         return self._mcp_server
@@ -344,6 +344,6 @@ _ENVIRONMENT_TOOLS = _tool_functions(_run_on_served_environment)
 
 
 @functools.cache
-def _environment_tools() -> list[Tool]:
+def environment_tools() -> list[Tool]:
     """The tools every environment's server holds, built once per process."""
     return _tools_of(_ENVIRONMENT_TOOLS)

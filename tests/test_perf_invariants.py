@@ -5,15 +5,27 @@
   builds one, keeps it for the session, and sees only its own episode.
 - A reply is parsed once: grading at each reply and again at the end of the
   episode reuses the parse, and the memo never changes a grade.
+- /ws resets and steps run on the server's event loop, as the HTTP session
+  routes do, not in a worker thread (a hand-off costs more than a step).
+- After `preload()` (the server calls it at start-up) no episode reads a data
+  file: the first client of each kind of episode waits for nothing.
+- The fast YAML parser reads every data file exactly as PyYAML's own does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
+import yaml
 from starlette.testclient import TestClient
 
+import support_env
 import support_env.facts as facts
 import support_env.grading as grading
 import support_env.tools as tools
@@ -23,6 +35,7 @@ from support_env.policies import ReferencePolicy
 from support_env.progress import SentReply
 from support_env.rollout import play
 from support_env.scenarios import TASK_IDS
+from support_env.yamlfile import LOADER, parse_yaml
 
 
 @pytest.fixture
@@ -86,6 +99,84 @@ def test_a_ws_session_using_mcp_builds_one_tool_server_and_sees_only_its_episode
         assert len(tool_servers_built) == 2
         # The /ws step path and the MCP path act on the same episode.
         assert _ws(a, {"type": "state"})["data"]["step_count"] == 1
+
+
+def test_ws_resets_and_steps_run_on_the_event_loop(app_client, monkeypatch):
+    where = []
+
+    def on_a_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+            return True
+        except RuntimeError:  # a worker thread runs no event loop
+            return False
+
+    for name in ("reset", "step"):
+        real = getattr(SupportEnvironment, name)
+        monkeypatch.setattr(SupportEnvironment, name, lambda self, *a, _real=real, _name=name, **k: where.append((_name, on_a_loop())) or _real(self, *a, **k))
+    with app_client.websocket_connect("/ws") as ws:
+        first = _ws(ws, {"type": "reset", "data": {"task_id": "easy_classify", "not_a_reset_argument": 1}})
+        ticket = first["data"]["observation"]["current_ticket"]["id"]
+        step = _ws(ws, {"type": "step", "data": {"action_type": "classify_ticket", "ticket_id": ticket, "category": "billing"}})
+        assert step["type"] == "observation" and step["data"]["observation"]["last_action_error"] is None
+    assert where == [("reset", True), ("step", True)]
+
+
+PLAY_WITHOUT_READING = """
+import io
+import sys
+from pathlib import Path
+
+import support_env
+from support_env.environment import SupportEnvironment
+from support_env.preload import preload
+from support_env.rollout import play
+from support_env.scenarios import QUEUE_TASKS, TASK_IDS
+from support_env.tools import SupportToolEnvironment
+from support_env.zoo import ZOO
+
+if sys.argv[1] == "preload":
+    preload()
+data = str(Path(support_env.__file__).parent / "data")
+real_open = io.open
+
+def guarded(file, *args, **kwargs):
+    if str(file).startswith(data):
+        raise SystemExit(f"read after start-up: {file}")
+    return real_open(file, *args, **kwargs)
+
+io.open = guarded  # pathlib reads through io.open
+episodes = [dict(task_id=t) for t in TASK_IDS]
+episodes += [dict(task_id=t, seed=s, split=split) for t in QUEUE_TASKS for s in range(4) for split in ("train", "eval")]
+for policy in ZOO:
+    for kwargs in episodes:
+        env = SupportEnvironment()
+        play(policy(), lambda: env.reset(**kwargs), env.step)
+SupportToolEnvironment().mcp_server
+print("played", len(ZOO) * len(episodes))
+"""
+
+
+@pytest.mark.parametrize("start", ["preload", "cold"])
+def test_after_preload_no_episode_reads_a_data_file(start):
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(PLAY_WITHOUT_READING), start], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    if start == "preload":
+        assert done.returncode == 0 and done.stdout.startswith("played"), done.stdout + done.stderr
+    else:  # the check itself works: a cold process does read data files while playing
+        assert done.returncode != 0 and "read after start-up" in done.stderr, done.stdout + done.stderr
+
+
+def test_the_fast_yaml_parser_reads_every_data_file_as_pyyaml_does():
+    data = Path(support_env.__file__).parent / "data"
+    texts = [p.read_text(encoding="utf-8") for p in sorted(data.rglob("*.yaml"))]
+    texts += [p.read_text(encoding="utf-8").split("---", 2)[1] for p in sorted(data.glob("kb/*.md"))]  # front matter
+    assert LOADER is yaml.CSafeLoader  # the wheels ship libyaml; without it parse_yaml is PyYAML's own
+    assert len(texts) > 80
+    for text in texts:
+        assert parse_yaml(text) == yaml.safe_load(text)
 
 
 def test_each_reply_is_parsed_once_per_episode(monkeypatch):
