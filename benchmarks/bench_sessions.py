@@ -357,8 +357,8 @@ async def run(args) -> None:
             rss[f"churn round {round_}: right after {half // 2} HTTP episodes"] = server.rss_kb()
             phase("ours: expiry")
             alive = await expire(server, args.ttl, [f"churn-{i}" for i in range(50)])
-            rss[f"churn round {round_}: after expiry ({alive} of 50 sampled old ids still answer)"] = server.rss_kb()
-            after_round.append(server.rss_kb())
+            after = rss[f"churn round {round_}: after expiry ({alive} of 50 sampled old ids still answer)"] = server.rss_kb()
+            after_round.append(after)
         after_http_churn = after_round[-1]
         phase(f"ours: churn of {half} episodes over /ws")
         churn_s += await churn(server, half, "/ws", args.ws_reuse, plays_dicts["easy_classify"], tally, grades)

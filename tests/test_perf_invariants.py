@@ -8,7 +8,8 @@
 - /ws resets and steps run on the server's event loop, as the HTTP session
   routes do, not in a worker thread (a hand-off costs more than a step).
 - After `preload()` (the server calls it at start-up) no episode reads a data
-  file: the first client of each kind of episode waits for nothing.
+  file and no MCP session derives the tool definitions: the first client of
+  each kind waits for nothing.
 - The fast YAML parser reads every data file exactly as PyYAML's own does.
 """
 
@@ -128,6 +129,7 @@ import sys
 from pathlib import Path
 
 import support_env
+import support_env.tools
 from support_env.environment import SupportEnvironment
 from support_env.preload import preload
 from support_env.rollout import play
@@ -145,7 +147,11 @@ def guarded(file, *args, **kwargs):
         raise SystemExit(f"read after start-up: {file}")
     return real_open(file, *args, **kwargs)
 
+def built_late(*args, **kwargs):
+    raise SystemExit("MCP tool definitions built after start-up")
+
 io.open = guarded  # pathlib reads through io.open
+support_env.tools._tools_of = built_late
 episodes = [dict(task_id=t) for t in TASK_IDS]
 episodes += [dict(task_id=t, seed=s, split=split) for t in QUEUE_TASKS for s in range(4) for split in ("train", "eval")]
 for policy in ZOO:
@@ -158,7 +164,7 @@ print("played", len(ZOO) * len(episodes))
 
 
 @pytest.mark.parametrize("start", ["preload", "cold"])
-def test_after_preload_no_episode_reads_a_data_file(start):
+def test_after_preload_no_episode_reads_a_data_file_or_builds_tools(start):
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(PLAY_WITHOUT_READING), start], cwd=root, capture_output=True, text=True, timeout=300
