@@ -31,11 +31,11 @@ from typing import Iterator
 import httpx
 from dotenv import load_dotenv
 
-from support_env.llm_agent import EndpointFailed, LLMPolicy
-from support_env.local_server import LocalServer
+from support_env.agents.llm import EndpointFailed, LLMPolicy
+from support_env.access.local_server import LocalServer
 from support_env.models import SupportAction, SupportObservation
-from support_env.policies import ReferencePolicy
-from support_env.scenarios import QUEUE_TASKS
+from support_env.agents.reference import ReferencePolicy
+from support_env.episodes.catalogue import QUEUE_TASKS
 
 BENCHMARK = "support_env"
 DEFAULT_API_BASE_URL = "https://router.huggingface.co/v1"

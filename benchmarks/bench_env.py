@@ -33,9 +33,9 @@ from _common import header
 from openenv.core.env_server.serialization import serialize_observation
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction
-from support_env.policies import ReferencePolicy
-from support_env.rollout import play
-from support_env.scenarios import QUEUE_TASKS, TASK_IDS
+from support_env.agents.reference import ReferencePolicy
+from support_env.agents.rollout import play
+from support_env.episodes.catalogue import QUEUE_TASKS, TASK_IDS
 
 
 def record(task_id: str, seeds: list) -> tuple[list[list[SupportAction]], float]:
@@ -117,14 +117,16 @@ def profile_shares(recorded: dict[str, tuple[list, list]]) -> None:
     serialise = called_from(lambda f, n: n == "serialize_observation", "bench_env.py") + called_from(
         lambda f, n: n == "dumps" and f.endswith("json/__init__.py"), "bench_env.py"
     )
-    search = called_from(lambda f, n: f.endswith("support_env/kb.py") and n == "search", "support_env/environment.py")
-    tokenise = called_from(lambda f, n: f.endswith("support_env/kb.py") and n == "_tokenize", "support_env/kb.py")
-    grading = called_from(lambda f, n: f.endswith("support_env/grading.py"), "support_env/environment.py")
-    extraction = called_from(lambda f, n: n == "extract_quantities", "support_env/grading.py") + called_from(
-        lambda f, n: n == "extract_quantities", "support_env/facts.py"
+    search = called_from(lambda f, n: f.endswith("support_env/domain/kb.py") and n == "search", "support_env/actions.py")
+    tokenise = called_from(lambda f, n: f.endswith("support_env/domain/kb.py") and n == "_tokenize", "support_env/domain/kb.py")
+    grading = sum(
+        called_from(lambda f, n: "support_env/grading/" in f, caller) for caller in ("support_env/environment.py", "support_env/actions.py")
+    )
+    extraction = called_from(lambda f, n: n == "extract_quantities", "support_env/grading/reply.py") + called_from(
+        lambda f, n: n == "extract_quantities", "support_env/domain/facts.py"
     )
     observation = called_from(lambda f, n: n == "_observation", "support_env/environment.py")
-    builds = cumulative("support_env/kb.py", "__init__")[1]
+    builds = cumulative("support_env/domain/kb.py", "__init__")[1]
     reads = sum(
         nc for (file, _, name), (_, nc, _, _, _) in stats.items() if name in ("read_text", "read_bytes", "open")
     )

@@ -27,8 +27,8 @@ from server.web import TAB_NAME, build_playground
 from server.web_guard import disable_playground_if_unwritable
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction, SupportObservation
-from support_env.preload import preload
-from support_env.tools import SupportToolEnvironment
+from support_env.access.preload import preload
+from support_env.access.mcp_tools import SupportToolEnvironment
 
 disable_playground_if_unwritable()
 MAX_SESSIONS = positive_number("SUPPORT_ENV_MAX_SESSIONS", 256, "sessions")

@@ -42,7 +42,7 @@ from starlette.types import Receive, Scope, Send
 from server.errors import holds_text_not_unicode
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportObservation
-from support_env.tools import EPISODE_START, build_tool_server
+from support_env.access.mcp_tools import EPISODE_START, build_tool_server
 
 INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602

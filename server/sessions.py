@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction, SupportObservation, SupportState
-from support_env.scenarios import TASK_IDS
+from support_env.episodes.catalogue import TASK_IDS
 
 EPISODE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 

@@ -17,7 +17,7 @@ import gradio as gr
 
 from support_env.environment import SupportEnvironment
 from support_env.models import CATEGORIES, RECORDS, RESOLUTIONS, Grade, SupportAction, SupportObservation
-from support_env.scenarios import DEFAULT_TASK_ID, TASK_IDS
+from support_env.episodes.catalogue import DEFAULT_TASK_ID, TASK_IDS
 
 TAB_NAME = "Helpdesk"
 IDLE_SESSION_S = 1800

@@ -1,8 +1,7 @@
 """support_env: an OpenEnv environment where an agent works a cloud API company's support queue."""
 
-__version__ = "0.1.0"
-
-from .models import SupportAction, SupportObservation, SupportState  # noqa: E402
+from .models import SupportAction, SupportObservation, SupportState
+from .version import __version__
 
 __all__ = ["SupportAction", "SupportObservation", "SupportState", "SupportEnvironment", "SupportEnv", "__version__"]
 
@@ -14,7 +13,7 @@ def __getattr__(name: str):
 
         return SupportEnvironment
     if name == "SupportEnv":
-        from .client import SupportEnv
+        from .access.client import SupportEnv
 
         return SupportEnv
     raise AttributeError(name)

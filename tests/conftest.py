@@ -11,8 +11,8 @@ from typing import Callable, Iterator
 import httpx
 import pytest
 
-from support_env import local_server
-from support_env.local_server import LocalServer, free_port  # noqa: F401  (free_port: for the test modules)
+from support_env.access import local_server
+from support_env.access.local_server import LocalServer, free_port  # noqa: F401  (free_port: for the test modules)
 from support_env.models import SupportAction, SupportObservation
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from support_env.client import PROVIDER_CONTAINER_PORT, SupportEnv
+from support_env.access.client import PROVIDER_CONTAINER_PORT, SupportEnv
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction
-from support_env.policies import ReferencePolicy
-from support_env.rollout import play
+from support_env.agents.reference import ReferencePolicy
+from support_env.agents.rollout import play
 
 from .conftest import ROOT, free_port
 from .test_packaging import dockerfile_steps

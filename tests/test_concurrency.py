@@ -30,9 +30,9 @@ import websockets
 
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction, SupportObservation
-from support_env.policies import ReferencePolicy
-from support_env.rollout import play
-from support_env.scenarios import QUEUE_TASKS, TASK_IDS
+from support_env.agents.reference import ReferencePolicy
+from support_env.agents.rollout import play
+from support_env.episodes.catalogue import QUEUE_TASKS, TASK_IDS
 
 from .conftest import LoggedServer, to_observation
 
@@ -283,6 +283,6 @@ def test_a_closed_sessions_plain_environment_is_freed():
 
 
 def test_a_closed_sessions_tool_environment_is_freed():
-    from support_env.tools import SupportToolEnvironment
+    from support_env.access.mcp_tools import SupportToolEnvironment
 
     assert _freed_after_close(SupportToolEnvironment)

@@ -6,7 +6,7 @@ import pytest
 
 from support_env.environment import MAX_INVALID_ACTIONS, MAX_STEPS, EpisodeNotStarted, SupportEnvironment
 from support_env.models import SupportAction
-from support_env.scenarios import UnknownTaskError, canonical_task
+from support_env.episodes.catalogue import UnknownTaskError, canonical_task
 
 
 def act(**fields) -> SupportAction:

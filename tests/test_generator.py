@@ -11,18 +11,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support_env.cases import CASE_CHANCE, RECORDS_OBJECTIVE, SCENARIOS, case_templates
-from support_env.customer import follow_up
+from support_env.episodes.cases import CASE_CHANCE, RECORDS_OBJECTIVE, SCENARIOS, case_templates
+from support_env.episodes.customer import follow_up
 from support_env.environment import SupportEnvironment
-from support_env.generator import MAX_QUEUE_LENGTH, SPLITS, pools, templates
-from support_env.grading import grade_reply
-from support_env.kb import default_kb
+from support_env.episodes.generator import MAX_QUEUE_LENGTH, SPLITS, pools, templates
+from support_env.grading.reply import grade_reply
+from support_env.domain.kb import default_kb
 from support_env.models import RECORDS, RESOLUTIONS, SupportAction
-from support_env.policies import ReferencePolicy, compose_reply
-from support_env.progress import SentReply
-from support_env.rollout import play
-from support_env.world import load_world
-from support_env.scenarios import QUEUE_TASKS, build_episode, canonical_task
+from support_env.agents.reference import ReferencePolicy, compose_reply
+from support_env.grading.progress import SentReply
+from support_env.agents.rollout import play
+from support_env.domain.world import load_world
+from support_env.episodes.catalogue import QUEUE_TASKS, build_episode, canonical_task
 
 from .conftest import ROOT
 
@@ -263,6 +263,11 @@ def reply_case():
     return ticket, article, compose_reply(ticket.view(), article)
 
 
+def reaction(grade):
+    """What the simulated customer is told of a reply: its wrong values, a forbidden promise, a missing fact."""
+    return grade.wrong, bool(grade.forbidden), bool(grade.missing)
+
+
 def grade_of(ticket, text):
     return grade_reply([SentReply(text, frozenset({ticket.truth.reply.article}))], ticket.truth.reply, ticket.customer.plan, KB)
 
@@ -270,14 +275,14 @@ def grade_of(ticket, text):
 def test_the_customer_disputes_a_wrong_value():
     ticket, _, good = reply_case()
     bad = good + "\nAlso, everything takes 37 days."
-    answer = follow_up(ticket, bad, grade_of(ticket, bad), turn=1, seed=5)
+    answer = follow_up(ticket, bad, *reaction(grade_of(ticket, bad)), turn=1, seed=5)
     assert "37 days" in answer
 
 
 def test_the_customer_answers_a_question_with_their_details():
     ticket, _, good = reply_case()
     asking = good + "\nCould you confirm which account this is about?"
-    answer = follow_up(ticket, asking, grade_of(ticket, asking), turn=1, seed=5)
+    answer = follow_up(ticket, asking, *reaction(grade_of(ticket, asking)), turn=1, seed=5)
     assert ticket.customer.company in answer and ticket.customer.email in answer
 
 
@@ -286,15 +291,15 @@ def test_the_customer_says_when_the_question_is_not_fully_answered():
     partial = f"Per our policy: {article.fact(ticket.truth.reply.required[0], ticket.customer.plan).value}."
     grade = grade_of(ticket, partial)
     assert grade.missing
-    answer = follow_up(ticket, partial, grade, turn=1, seed=5)
+    answer = follow_up(ticket, partial, *reaction(grade), turn=1, seed=5)
     assert answer and ("question" in answer or "asked" in answer)
 
 
 def test_a_complete_answer_gets_no_follow_up_and_the_customer_stops_after_two():
     ticket, _, good = reply_case()
-    assert follow_up(ticket, good, grade_of(ticket, good), turn=1, seed=5) is None
+    assert follow_up(ticket, good, *reaction(grade_of(ticket, good)), turn=1, seed=5) is None
     bad = good + " 37 days."
-    assert follow_up(ticket, bad, grade_of(ticket, bad), turn=3, seed=5) is None
+    assert follow_up(ticket, bad, *reaction(grade_of(ticket, bad)), turn=3, seed=5) is None
 
 
 def test_the_thread_shows_replies_and_answers_and_a_later_reply_can_fix_the_grade():

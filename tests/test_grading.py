@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 
 from support_env.environment import SupportEnvironment
-from support_env.facts import extract_quantities, make_fact
-from support_env.grading import grade_episode, grade_reply, grade_ticket
-from support_env.kb import default_kb
-from support_env.policies import ReferencePolicy, compose_reply
-from support_env.progress import SentReply, TicketProgress
-from support_env.rollout import play
-from support_env.scenarios import TASK_IDS, canonical_task
-from support_env.zoo import EscalateEverything
+from support_env.domain.facts import extract_quantities, make_fact
+from support_env.grading.reply import grade_reply
+from support_env.grading.tickets import grade_episode, grade_ticket
+from support_env.domain.kb import default_kb
+from support_env.agents.reference import ReferencePolicy, compose_reply
+from support_env.grading.progress import SentReply, TicketProgress
+from support_env.agents.rollout import play
+from support_env.episodes.catalogue import TASK_IDS, canonical_task
+from support_env.agents.zoo import EscalateEverything
 
 KB = default_kb()
 

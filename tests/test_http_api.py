@@ -10,9 +10,9 @@ import pytest
 
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction
-from support_env.policies import ReferencePolicy
-from support_env.rollout import play
-from support_env.scenarios import TASK_IDS, canonical_task
+from support_env.agents.reference import ReferencePolicy
+from support_env.agents.rollout import play
+from support_env.episodes.catalogue import TASK_IDS, canonical_task
 
 from .conftest import HttpEpisode, to_observation
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pytest
 
 from support_env.environment import SupportEnvironment
-from support_env.policies import ReferencePolicy
-from support_env.rollout import play
-from support_env.scenarios import QUEUE_TASKS
+from support_env.agents.reference import ReferencePolicy
+from support_env.agents.rollout import play
+from support_env.episodes.catalogue import QUEUE_TASKS
 
 from .conftest import ROOT, free_port
 from .fake_llm import FakeLLMServer
@@ -155,7 +155,7 @@ def test_a_dead_endpoint_ends_the_task_cleanly(fake_llm, llm_run):
 
 def test_prompts_stay_small_on_the_hard_queue():
     """Every prompt the LLM agent would send on hard_mixed_queue fits well inside 8k tokens."""
-    from support_env.llm_agent import SYSTEM_PROMPT, build_prompt
+    from support_env.agents.llm import SYSTEM_PROMPT, build_prompt
 
     env = SupportEnvironment()
     rollout = play(ReferencePolicy(), lambda: env.reset(task_id="hard_mixed_queue"), env.step)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from support_env.local_server import LocalServer, ServerStartError
+from support_env.access.local_server import LocalServer, ServerStartError
 
 
 def test_a_server_that_cannot_start_is_a_clear_error_quoting_its_output_and_leaves_nothing_running():

@@ -10,13 +10,13 @@ import random
 import pytest
 import yaml
 
-from support_env import grading
+from support_env.grading import rewards as grading
 from support_env.environment import SupportEnvironment
 from support_env.models import ACTION_TYPES, CATEGORIES, RECORDS, RESOLUTIONS, SupportAction, SupportObservation
-from support_env.policies import ReferencePolicy
-from support_env.rollout import play
-from support_env.scenarios import TASK_IDS
-from support_env.tools import TOOL_NAMES
+from support_env.agents.reference import ReferencePolicy
+from support_env.agents.rollout import play
+from support_env.episodes.catalogue import TASK_IDS
+from support_env.access.mcp_tools import TOOL_NAMES
 
 from .conftest import ROOT
 

@@ -15,10 +15,10 @@ from fastmcp.exceptions import ToolError
 
 from support_env.environment import SupportEnvironment
 from support_env.models import ACTION_TYPES, CATEGORIES, SupportAction, SupportObservation
-from support_env.policies import ReferencePolicy
-from support_env.rollout import Rollout, play
-from support_env.scenarios import TASK_IDS
-from support_env.tools import TOOL_NAMES, as_tool_call
+from support_env.agents.reference import ReferencePolicy
+from support_env.agents.rollout import Rollout, play
+from support_env.episodes.catalogue import TASK_IDS
+from support_env.access.mcp_tools import TOOL_NAMES, as_tool_call
 
 from .conftest import HttpEpisode
 
@@ -268,7 +268,7 @@ def test_an_environment_used_through_its_tools_is_freed_once_closed():
     import gc
     import weakref
 
-    from support_env.tools import SupportToolEnvironment
+    from support_env.access.mcp_tools import SupportToolEnvironment
 
     async def use(env: SupportToolEnvironment) -> str:
         env.reset(task_id="easy_classify")

@@ -90,7 +90,7 @@ def test_every_data_file_ships_with_the_package():
 
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["support_env"]
     package = ROOT / "support_env"
-    data_files = [p.relative_to(package) for p in (package / "data").rglob("*") if p.is_file()]
+    data_files = [p.relative_to(package) for folder in package.glob("*/data") for p in folder.rglob("*") if p.is_file()]
     assert data_files
     missed = [str(p) for p in data_files if not any(p.match(g) and len(p.parts) == len(Path(g).parts) for g in globs)]
     assert not missed, f"not in [tool.setuptools.package-data]: {missed}"

@@ -27,16 +27,17 @@ import yaml
 from starlette.testclient import TestClient
 
 import support_env
-import support_env.facts as facts
-import support_env.grading as grading
-import support_env.tools as tools
+import support_env.domain.facts as facts
+import support_env.grading.reply as grading
+import support_env.access.mcp_tools as tools
 from support_env.environment import SupportEnvironment
-from support_env.grading import grade_episode, grade_reply
-from support_env.policies import ReferencePolicy
-from support_env.progress import SentReply
-from support_env.rollout import play
-from support_env.scenarios import TASK_IDS
-from support_env.yamlfile import LOADER, parse_yaml
+from support_env.grading.reply import grade_reply
+from support_env.grading.tickets import grade_episode
+from support_env.agents.reference import ReferencePolicy
+from support_env.grading.progress import SentReply
+from support_env.agents.rollout import play
+from support_env.episodes.catalogue import TASK_IDS
+from support_env.domain.yamlfile import LOADER, parse_yaml
 
 
 @pytest.fixture
@@ -129,17 +130,18 @@ import sys
 from pathlib import Path
 
 import support_env
-import support_env.tools
+import support_env.access.mcp_tools
 from support_env.environment import SupportEnvironment
-from support_env.preload import preload
-from support_env.rollout import play
-from support_env.scenarios import QUEUE_TASKS, TASK_IDS
-from support_env.tools import SupportToolEnvironment
-from support_env.zoo import ZOO
+from support_env.access.preload import preload
+from support_env.agents.rollout import play
+from support_env.episodes.catalogue import QUEUE_TASKS, TASK_IDS
+from support_env.access.mcp_tools import SupportToolEnvironment
+from support_env.agents.zoo import ZOO
 
 if sys.argv[1] == "preload":
     preload()
-data = str(Path(support_env.__file__).parent / "data")
+package = Path(support_env.__file__).parent
+data = (str(package / "domain" / "data"), str(package / "episodes" / "data"))
 real_open = io.open
 
 def guarded(file, *args, **kwargs):
@@ -151,7 +153,7 @@ def built_late(*args, **kwargs):
     raise SystemExit("MCP tool definitions built after start-up")
 
 io.open = guarded  # pathlib reads through io.open
-support_env.tools._tools_of = built_late
+support_env.access.mcp_tools._tools_of = built_late
 episodes = [dict(task_id=t) for t in TASK_IDS]
 episodes += [dict(task_id=t, seed=s, split=split) for t in QUEUE_TASKS for s in range(4) for split in ("train", "eval")]
 for policy in ZOO:
@@ -176,9 +178,9 @@ def test_after_preload_no_episode_reads_a_data_file_or_builds_tools(start):
 
 
 def test_the_fast_yaml_parser_reads_every_data_file_as_pyyaml_does():
-    data = Path(support_env.__file__).parent / "data"
-    texts = [p.read_text(encoding="utf-8") for p in sorted(data.rglob("*.yaml"))]
-    texts += [p.read_text(encoding="utf-8").split("---", 2)[1] for p in sorted(data.glob("kb/*.md"))]  # front matter
+    package = Path(support_env.__file__).parent
+    texts = [p.read_text(encoding="utf-8") for p in sorted(package.glob("*/data/**/*.yaml"))]
+    texts += [p.read_text(encoding="utf-8").split("---", 2)[1] for p in sorted(package.glob("domain/data/kb/*.md"))]  # front matter
     assert LOADER is yaml.CSafeLoader  # the wheels ship libyaml; without it parse_yaml is PyYAML's own
     assert len(texts) > 80
     for text in texts:
@@ -202,7 +204,7 @@ def test_each_reply_is_parsed_once_per_episode(monkeypatch):
 def test_the_parse_memo_never_changes_a_grade(task_id):
     env = SupportEnvironment()
     rollout = play(ReferencePolicy(), lambda: env.reset(task_id=task_id), env.step)
-    spec, progress = env._spec, env._progress
+    spec, progress = env._spec, env._desk.progress
     for p in progress:
         fresh = [SentReply(r.text, r.retrieved_before) for r in p.replies]  # no memo
         ticket = next(t for t in spec.tickets if t.id == p.ticket_id)

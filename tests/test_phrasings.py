@@ -12,11 +12,11 @@ import itertools
 
 import pytest
 
-from support_env import casework
-from support_env.cases import case_templates
-from support_env.generator import SPLITS, pools, templates
+from support_env.agents import casework
+from support_env.episodes.cases import case_templates
+from support_env.episodes.generator import SPLITS, pools, templates
 from support_env.models import Customer, TicketView
-from support_env.policies import classify, emergency, noise_kind
+from support_env.agents.reference import classify, emergency, noise_kind
 
 SAMPLE_SLOTS = {
     "month": "March", "weekday": "Monday", "amount": "$49.00", "invoice_id": "INV-12345", "key_last4": "3e1d",

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from openenv.core.env_server.serialization import serialize_observation
 
 from support_env.environment import MAX_INVALID_ACTIONS, MAX_STEPS, SupportEnvironment
-from support_env.grading import PENALTY_INVALID_ACTION
+from support_env.grading.rewards import PENALTY_INVALID_ACTION
 from support_env.models import ACTION_TYPES, CATEGORIES, SupportAction, SupportObservation, SupportState
-from support_env.scenarios import QUEUE_TASKS, TASK_IDS
+from support_env.episodes.catalogue import QUEUE_TASKS, TASK_IDS
 
 
 ACTION_FIELDS = {name: field for name, field in SupportAction.model_fields.items() if name not in ("metadata", "action_type")}

@@ -8,7 +8,7 @@ import pytest
 import websockets
 
 from server.settings import positive_number, switch
-from support_env.local_server import LocalServer, ServerStartError
+from support_env.access.local_server import LocalServer, ServerStartError
 
 
 @pytest.mark.parametrize("raw, expected", [("", 256), ("  ", 256), ("12", 12), (" 7 ", 7)])

@@ -15,7 +15,7 @@ import pytest
 
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction
-from support_env.policies import ReferencePolicy
+from support_env.agents.reference import ReferencePolicy
 
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from support_env.client import SupportEnv
+from support_env.access.client import SupportEnv
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction
-from support_env.policies import ReferencePolicy
-from support_env.rollout import play
-from support_env.scenarios import TASK_IDS
+from support_env.agents.reference import ReferencePolicy
+from support_env.agents.rollout import play
+from support_env.episodes.catalogue import TASK_IDS
 
 
 def ws_rollout(env, task_id: str, seed: int | None = None):

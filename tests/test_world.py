@@ -6,10 +6,10 @@ import pytest
 
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction
-from support_env.policies import ReferencePolicy
-from support_env.rollout import play
-from support_env.scenarios import CASE_TASKS, build_episode
-from support_env.zoo import EveryWrite
+from support_env.agents.reference import ReferencePolicy
+from support_env.agents.rollout import play
+from support_env.episodes.catalogue import CASE_TASKS, build_episode
+from support_env.agents.zoo import EveryWrite
 
 from .conftest import HttpEpisode
 
@@ -45,7 +45,7 @@ def test_a_refund_policy_forbids_is_refused_and_changes_nothing(refund_case, act
     before = invoices(refund_case)
     observation = refund_case.step(act(action_type="issue_refund", **action))
     assert observation.reward == -0.2 and reason in observation.last_action_error
-    assert refund_case._world.log == []
+    assert refund_case._desk.world.log == []
     assert invoices(refund_case) == before
     assert refund_case.state.progress[0].writes == []
 

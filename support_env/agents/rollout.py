@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .models import Grade, SupportAction, SupportObservation
+from ..models import Grade, SupportAction, SupportObservation
 
 
 @dataclass

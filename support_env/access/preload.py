@@ -9,13 +9,13 @@ definitions. Each of these is cached for the life of the process.
 
 from __future__ import annotations
 
-from .cases import case_templates
-from .customer import phrasings
-from .generator import pools, templates
-from .kb import default_kb
-from .scenarios import TASK_IDS, canonical_task
-from .tools import environment_tools
-from .world import WORLDS_DIR, load_world
+from ..episodes.cases import case_templates
+from ..episodes.customer import phrasings
+from ..episodes.generator import pools, templates
+from ..domain.kb import default_kb
+from ..episodes.catalogue import TASK_IDS, canonical_task
+from .mcp_tools import environment_tools
+from ..domain.world import WORLDS_DIR, load_world
 
 
 def preload() -> None:

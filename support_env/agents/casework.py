@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .models import SupportAction, TicketView
+from ..models import SupportAction, TicketView
 
 BILLING_CUES = ("charged twice", "two charges", "double", "duplicate", "charged again", "refund")
 HARDWARE_CUES = ("securekey", "hardware security key", "hardware key")

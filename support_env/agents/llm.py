@@ -16,7 +16,7 @@ import re
 import time
 from typing import Any, Callable
 
-from .models import CATEGORIES, RECORDS, RESOLUTIONS, SupportAction, SupportObservation
+from ..models import CATEGORIES, RECORDS, RESOLUTIONS, SupportAction, SupportObservation
 
 UNPARSEABLE_ACTION = "unparseable_model_output"
 KB_TEXT_CHARS = 900

@@ -34,8 +34,8 @@ from fastmcp.utilities.json_schema import dereference_refs
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from .environment import EpisodeNotStarted, SupportEnvironment
-from .models import CATEGORIES, RECORDS, RESOLUTIONS, SupportAction, SupportObservation
+from ..environment import EpisodeNotStarted, SupportEnvironment
+from ..models import CATEGORIES, RECORDS, RESOLUTIONS, SupportAction, SupportObservation
 
 SERVER_NAME = "support_env"
 INSTRUCTIONS = (

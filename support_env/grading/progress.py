@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .facts import Quantity
-from .models import ThreadMessage, TicketProgressView
-from .world import Write
+from ..domain.facts import Quantity
+from ..models import ThreadMessage, TicketProgressView
+from ..domain.world import Write
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from .cases import CASE_CHANCE, RECORDS_OBJECTIVE, mix_in_case
-from .models import Customer
+from ..models import Customer
 from .prose import email_address, signed, write_up
-from .scenarios import EpisodeSpec, ReplyTruth, TicketSpec, TicketTruth
-from .yamlfile import parse_yaml
+from .spec import EpisodeSpec, ReplyTruth, TicketSpec, TicketTruth
+from ..domain.yamlfile import parse_yaml
 
 TEMPLATES_DIR = Path(__file__).parent / "data" / "templates"
 POOLS_FILE = Path(__file__).parent / "data" / "pools.yaml"

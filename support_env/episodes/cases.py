@@ -23,11 +23,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from .facts import make_fact
-from .models import Customer
+from ..domain.facts import make_fact
+from ..models import Customer
 from .prose import email_address, signed, write_up
-from .scenarios import ExpectedWrite, ForbiddenClaim, ReplyTruth, TicketSpec, TicketTruth
-from .yamlfile import parse_yaml
+from .spec import ExpectedWrite, ForbiddenClaim, ReplyTruth, TicketSpec, TicketTruth
+from ..domain.yamlfile import parse_yaml
 
 CASES_DIR = Path(__file__).parent / "data" / "cases"
 # Share of generated episodes of a task that carry one case ticket.

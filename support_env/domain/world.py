@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .models import RECORDS
+from ..models import RECORDS
 
 WORLDS_DIR = Path(__file__).parent / "data" / "worlds"
 SUBSCRIPTION_REFUND_WINDOW_DAYS = 14  # KB-B01; duplicate captures are exempt (KB-B08)

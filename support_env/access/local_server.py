@@ -25,7 +25,7 @@ from typing import Callable, Mapping, Sequence
 import httpx
 
 SERVER_COMMAND = ("-m", "server.app")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 OUTPUT_TAIL_LINES = 200  # what a server without a log file keeps of its output
 ERROR_TAIL_LINES = 40  # what a start-up error quotes of it

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import random
 
-from .kb import KnowledgeBase, default_kb
-from .models import ACTION_TYPES, CATEGORIES, RECORDS, SupportAction, SupportObservation, TicketView
-from .scenarios import CASE_TASKS, TASK_IDS
-from .policies import ReferencePolicy, classify, compose_reply, emergency
+from ..domain.kb import KnowledgeBase, default_kb
+from ..models import ACTION_TYPES, CATEGORIES, RECORDS, SupportAction, SupportObservation, TicketView
+from ..episodes.catalogue import CASE_TASKS, TASK_IDS
+from .reference import ReferencePolicy, classify, compose_reply, emergency
 
 
 ALL_TASKS = TASK_IDS

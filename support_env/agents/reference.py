@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from . import casework
-from .kb import Article, KnowledgeBase, default_kb
-from .models import SupportAction, SupportObservation, TicketView
+from ..domain.kb import Article, KnowledgeBase, default_kb
+from ..models import SupportAction, SupportObservation, TicketView
 
 
 class Policy(Protocol):
