@@ -18,9 +18,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from support_env.environment import SupportEnvironment  # noqa: E402
-from support_env.local_server import LocalServer  # noqa: E402
-from support_env.policies import ReferencePolicy  # noqa: E402
-from support_env.rollout import play  # noqa: E402
+from support_env.access.local_server import LocalServer  # noqa: E402
+from support_env.agents.reference import ReferencePolicy  # noqa: E402
+from support_env.agents.rollout import play  # noqa: E402
 
 
 def _die_with_parent() -> None:

@@ -55,7 +55,7 @@ from _common import RawHttpConnection, Server, floor_server, header, our_server,
 
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction
-from support_env.scenarios import TASK_IDS
+from support_env.episodes.catalogue import TASK_IDS
 
 HTTP_CONNECTIONS = 32
 OPENING_AT_ONCE = 16
