@@ -106,9 +106,7 @@ def reply_ticket(desk: Desk, action: SupportAction) -> Outcome:
             components["reply"] = round(gain, 4)
         if grade.wrong or grade.forbidden:
             components.update(_pay(progress, "wrong_facts", PENALTY_WRONG_FACTS))
-        answer = follow_up(
-            ticket, text, grade.wrong, bool(grade.forbidden), bool(grade.missing), turn=len(progress.replies), seed=desk.spec.seed
-        )
+        answer = follow_up(ticket, text, bool(grade.missing), turn=len(progress.replies), seed=desk.spec.seed)
         if answer:
             progress.thread.append(ThreadMessage(author="customer", text=answer))
             result += "; the customer answered in the thread"

@@ -263,26 +263,32 @@ def reply_case():
     return ticket, article, compose_reply(ticket.view(), article)
 
 
-def reaction(grade):
-    """What the simulated customer is told of a reply: its wrong values, a forbidden promise, a missing fact."""
-    return grade.wrong, bool(grade.forbidden), bool(grade.missing)
-
-
 def grade_of(ticket, text):
     return grade_reply([SentReply(text, frozenset({ticket.truth.reply.article}))], ticket.truth.reply, ticket.customer.plan, KB)
 
 
-def test_the_customer_disputes_a_wrong_value():
+def test_the_customer_corrects_only_what_it_knows_its_own_plan():
     ticket, _, good = reply_case()
-    bad = good + "\nAlso, everything takes 37 days."
-    answer = follow_up(ticket, bad, *reaction(grade_of(ticket, bad)), turn=1, seed=5)
-    assert "37 days" in answer
+    other = next(p for p in ("free", "pro", "business", "enterprise") if p != ticket.customer.plan)
+    mistaken = good + f"\nOn your {other.capitalize()} plan this is all you need."
+    answer = follow_up(ticket, mistaken, incomplete=False, turn=1, seed=5)
+    assert ticket.customer.plan.capitalize() in answer and other.capitalize() in answer
+
+
+def test_the_customer_never_disputes_a_policy_value_or_quotes_the_grader():
+    ticket, article, good = reply_case()
+    fact = article.fact(ticket.truth.reply.required[0], ticket.customer.plan)
+    bad = good + f"\n{fact.name[0].upper() + fact.name[1:]}: 37 days."
+    grade = grade_of(ticket, bad)
+    assert grade.wrong  # the grader sees the wrong value ...
+    answer = follow_up(ticket, bad, bool(grade.missing), turn=1, seed=5)
+    assert answer is None or ("37" not in answer and all(note not in answer for note in grade.wrong))  # ... the customer does not
 
 
 def test_the_customer_answers_a_question_with_their_details():
     ticket, _, good = reply_case()
     asking = good + "\nCould you confirm which account this is about?"
-    answer = follow_up(ticket, asking, *reaction(grade_of(ticket, asking)), turn=1, seed=5)
+    answer = follow_up(ticket, asking, bool(grade_of(ticket, asking).missing), turn=1, seed=5)
     assert ticket.customer.company in answer and ticket.customer.email in answer
 
 
@@ -291,15 +297,15 @@ def test_the_customer_says_when_the_question_is_not_fully_answered():
     partial = f"Per our policy: {article.fact(ticket.truth.reply.required[0], ticket.customer.plan).value}."
     grade = grade_of(ticket, partial)
     assert grade.missing
-    answer = follow_up(ticket, partial, *reaction(grade), turn=1, seed=5)
+    answer = follow_up(ticket, partial, bool(grade.missing), turn=1, seed=5)
     assert answer and ("question" in answer or "asked" in answer)
 
 
 def test_a_complete_answer_gets_no_follow_up_and_the_customer_stops_after_two():
     ticket, _, good = reply_case()
-    assert follow_up(ticket, good, *reaction(grade_of(ticket, good)), turn=1, seed=5) is None
-    bad = good + " 37 days."
-    assert follow_up(ticket, bad, *reaction(grade_of(ticket, bad)), turn=3, seed=5) is None
+    assert follow_up(ticket, good, bool(grade_of(ticket, good).missing), turn=1, seed=5) is None
+    other = next(p for p in ("free", "pro", "business", "enterprise") if p != ticket.customer.plan)
+    assert follow_up(ticket, good + f" Your {other} plan.", False, turn=3, seed=5) is None
 
 
 def test_the_thread_shows_replies_and_answers_and_a_later_reply_can_fix_the_grade():

@@ -6,6 +6,7 @@ import pytest
 
 from support_env.environment import SupportEnvironment
 from support_env.domain.facts import extract_quantities, make_fact
+from support_env.grading.claims import read_claims
 from support_env.grading.reply import grade_reply
 from support_env.grading.tickets import grade_episode, grade_ticket
 from support_env.domain.kb import default_kb
@@ -22,16 +23,16 @@ KB = default_kb()
     "said, meant",
     [
         ("14 days", "14 days"), ("fourteen days", "14 days"), ("two weeks", "14 days"), ("a 14-day window", "14 days"),
-        ("24 hours", "1 day"), ("twenty-four hours", "24 hours"), ("an hour", "60 minutes"), ("24h", "1 day"),
+        ("24 hours", "1 day"), ("twenty-four hours", "24 hours"), ("within an hour", "60 minutes"), ("24h", "1 day"),
         ("5 to 10 business days", "5-10 business days"), ("five-ten working days", "5-10 business days"),
         ("10 requests per second", "600 requests per minute"), ("3000 rpm", "3,000 requests per minute"),
         ("$500.00", "$500"), ("500 USD", "$500"), ("99.9 percent", "99.9%"), ("10MB", "10 MB"),
     ],
 )
 def test_one_fact_many_spellings(said, meant):
-    fact = make_fact("k", meant)
+    fact = make_fact("k", meant, about=["news"])
     assert fact.quantity is not None
-    assert fact.stated_in(f"Good news: it is {said} for you.")
+    assert states(f"Good news: it is {said} for you.", fact)
 
 
 @pytest.mark.parametrize(
@@ -39,7 +40,7 @@ def test_one_fact_many_spellings(said, meant):
     [("30 days", "14 days"), ("14 hours", "14 days"), ("3-5 business days", "5-10 business days"), ("60 requests per minute", "600 requests per minute")],
 )
 def test_different_values_are_different_facts(said, meant):
-    assert not make_fact("k", meant).stated_in(f"It is {said}.")
+    assert not states(f"It is {said}.", make_fact("k", meant))
 
 
 def test_numbers_without_units_are_not_claims():
@@ -48,8 +49,16 @@ def test_numbers_without_units_are_not_claims():
 
 def test_term_facts_match_their_synonyms_through_punctuation():
     fact = make_fact("loc", "Console > Billing > Invoices", synonyms=["Billing > Invoices"])
-    assert fact.stated_in("Open billing → invoices.")
-    assert not fact.stated_in("Open the invoices tab")
+    assert states("Open billing → invoices.", fact)
+    assert not states("Open the invoices tab", fact)
+
+
+def states(text: str, fact) -> bool:
+    """Whether `text` rightly states `fact` (the only fact in scope), as the reply grader reads it."""
+    return any(
+        c.fact == fact and c.positive and not c.hedged and (c.value is None or c.value.same_as(fact.quantity))
+        for c in read_claims(text, [fact])
+    )
 
 
 def medium_ticket(ticket_id: str = "M01"):
@@ -85,9 +94,9 @@ def test_a_wrong_value_costs_half_and_a_contradiction_costs_the_fact():
     truth = ticket.truth.reply
     article = KB.articles[truth.article]
     right = compose_reply(ticket.view(), article)
-    wrong_extra = right + "\nActually, refunds are possible for 30 days."
+    wrong_extra = right + "\nActually, refunds can be requested for 30 days."
     grade = grade_reply([grounded(wrong_extra, article.id)], truth, ticket.customer.plan, KB)
-    assert grade.score == 0.5 and grade.wrong == ("30 days",)
+    assert grade.score == 0.5 and grade.wrong == ("stated refund window 30 days; true for this customer: 14 days",)
 
 
 def test_a_reply_before_retrieving_the_article_earns_nothing():
@@ -157,7 +166,7 @@ def test_a_forbidden_promise_costs_like_a_wrong_value_unless_negated():
     refusal = right + "\nWe cannot reissue the invoice, sorry."
     graded = grade_reply([grounded(promise, truth.article)], truth, ticket.customer.plan, KB)
     assert graded.score == 0.5 and graded.forbidden
-    assert any("promised what policy forbids" in n for n in graded.notes([]))
+    assert any("promised to reissue a past invoice" in n for n in graded.notes([]))
     assert grade_reply([grounded(refusal, truth.article)], truth, ticket.customer.plan, KB).score == 1.0
 
 

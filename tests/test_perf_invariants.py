@@ -28,7 +28,7 @@ from starlette.testclient import TestClient
 
 import support_env
 import support_env.domain.facts as facts
-import support_env.grading.reply as grading
+import support_env.grading.reply as reply_grading
 import support_env.access.mcp_tools as tools
 from support_env.environment import SupportEnvironment
 from support_env.grading.reply import grade_reply
@@ -189,14 +189,13 @@ def test_the_fast_yaml_parser_reads_every_data_file_as_pyyaml_does():
 
 def test_each_reply_is_parsed_once_per_episode(monkeypatch):
     calls = []
-    real = facts.extract_quantities
-    monkeypatch.setattr(grading, "extract_quantities", lambda text: calls.append(text) or real(text))
+    real = reply_grading.read_claims
+    monkeypatch.setattr(reply_grading, "read_claims", lambda text, *a: calls.append(text) or real(text, *a))
     env = SupportEnvironment()
     rollout = play(ReferencePolicy(), lambda: env.reset(task_id="hard_mixed_queue"), env.step)
     replies = [a for a in rollout.actions if a.action_type == "reply_ticket"]
     assert rollout.final.done and replies
-    # One parse per reply step (the grounded text is the whole text for the
-    # reference policy), none at the end of the episode.
+    # One reading per reply step, none again at the end of the episode.
     assert len(calls) == len(replies)
 
 

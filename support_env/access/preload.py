@@ -16,10 +16,11 @@ from ..domain.kb import default_kb
 from ..episodes.catalogue import TASK_IDS, canonical_task
 from .mcp_tools import environment_tools
 from ..domain.world import WORLDS_DIR, load_world
+from ..grading.promises import acts
 
 
 def preload() -> None:
-    """Read every data file and build the KB index and the MCP tool definitions."""
+    """Read every data file (the forbidden acts too) and build the KB index and the MCP tool definitions."""
     default_kb()
     for task_id in TASK_IDS:
         canonical_task(task_id)
@@ -27,6 +28,7 @@ def preload() -> None:
     pools()
     case_templates()
     phrasings()
+    acts()
     for path in sorted(WORLDS_DIR.glob("*.json")):
         load_world(path.stem)
     environment_tools()

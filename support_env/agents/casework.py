@@ -68,8 +68,29 @@ def planned_writes(ticket: TicketView, records: dict[str, Any], rule_name: str |
     return writes
 
 
-def summary(writes: list[SupportAction]) -> str:
-    """What was done, in the reply, without disclosing account details."""
+# "also refund February", "refund last month as well", "a refund of the previous month too"
+_OTHER_CHARGE_RE = re.compile(
+    r"refund(?:ed)?\s+(?:of\s+)?(?:the\s+)?(previous\s+month|last\s+month|january|february|march|april|may|june|july|august"
+    r"|september|october|november|december)\b",
+    re.I,
+)
+
+
+def declined(ticket: TicketView, writes: list[SupportAction]) -> str:
+    """The answer to a request to refund another month's charge as well, once the duplicate is
+    refunded: a monthly charge is refundable within 14 days only, and that one is older."""
+    if not any(w.action_type == "issue_refund" for w in writes):
+        return ""
+    asked = _OTHER_CHARGE_RE.search(ticket.body)
+    if asked is None:
+        return ""
+    charge = asked.group(1)
+    charge = "The previous month" if charge.lower() in ("previous month", "last month") else charge.capitalize()
+    return f"{charge} is outside the 14-day refund window for monthly charges, so we cannot refund it."
+
+
+def summary(writes: list[SupportAction], ticket: TicketView | None = None) -> str:
+    """What was done, in the reply, without disclosing account details; and what was asked and declined."""
     lines = []
     for w in writes:
         if w.action_type == "issue_refund":
@@ -80,6 +101,8 @@ def summary(writes: list[SupportAction]) -> str:
             lines.append("We have locked the account to stop any further access.")
         elif w.action_type == "revoke_api_key":
             lines.append("We revoked the API key created during the intrusion.")
+    if ticket is not None and declined(ticket, writes):
+        lines.append(declined(ticket, writes))
     return " ".join(dict.fromkeys(lines))
 
 

@@ -113,7 +113,7 @@ def compose_reply(ticket: TicketView, article: Article, done: str = "") -> str:
     """A short reply: what was done (if anything), then every fact of `article`
     that holds for the customer's plan."""
     first_name = ticket.customer.name.split()[0]
-    lines = [f"- {f.key.replace('_', ' ').capitalize()}: {f.value}." for f in article.facts_for(ticket.customer.plan)]
+    lines = [f"- {f.name[0].upper() + f.name[1:]}: {f.value}." for f in article.facts_for(ticket.customer.plan) if not f.rule]
     return (
         f"Hi {first_name},\n\nThanks for contacting Stackwell support. {done + ' ' if done else ''}"
         f"Per our policy \"{article.title}\":\n"
@@ -169,7 +169,7 @@ class ReferencePolicy:
             plan.append(SupportAction(action_type="search_kb", query=query))
             article = self._answering_article(observation)
             if article is not None:
-                text = compose_reply(ticket, article, casework.summary(writes))
+                text = compose_reply(ticket, article, casework.summary(writes, ticket))
                 plan.append(SupportAction(action_type="reply_ticket", ticket_id=ticket.id, reply_text=text))
         code = casework.resolution(writes, rule is not None, noise)
         plan.append(SupportAction(action_type="close_ticket", ticket_id=ticket.id, resolution=code))

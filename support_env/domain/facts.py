@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
+from .words import STOPWORDS, stem, stems, tokens
+
 # --- numbers -----------------------------------------------------------------
 
 _UNITS = {
@@ -29,14 +31,14 @@ _TENS = {
     "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
     "seventy": 70, "eighty": 80, "ninety": 90,
 }
-_SCALES = {"hundred": 100, "thousand": 1000}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 _UNIT_WORDS = "|".join(sorted(_UNITS, key=len, reverse=True))
 _TEN_WORDS = "|".join(_TENS)
 # A spelled-out number: "fourteen", "twenty-four", "two hundred", "ten thousand".
 # Two unit words in a row ("five-ten") are a range, not one number.
-_WORD_NUMBER = rf"(?:(?:(?:{_TEN_WORDS})(?:[\s-]+(?:{_UNIT_WORDS}))?|(?:{_UNIT_WORDS}))(?:\s+(?:hundred|thousand))?)"
+_WORD_NUMBER = rf"(?:(?:(?:{_TEN_WORDS})(?:[\s-]+(?:{_UNIT_WORDS}))?|(?:{_UNIT_WORDS}))(?:\s+(?:hundred|thousand|million))?)"
 _DIGIT_NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
-NUMBER = rf"(?:{_DIGIT_NUMBER}|{_WORD_NUMBER}|an?)"
+NUMBER = rf"(?:an?\s+(?:hundred|thousand|million)|a\s+couple\s+of|(?:{_DIGIT_NUMBER})\s+million|\d+(?:\.\d+)?k(?![a-z])|{_DIGIT_NUMBER}|{_WORD_NUMBER}|an?)"
 # Every number above starts with a digit or one of these letters. Stated before
 # a number in a pattern, it changes no match, but the engine tests one character
 # at each word instead of trying thirty number words (it halves a pattern's cost).
@@ -50,18 +52,29 @@ def parse_number(text: str) -> float | None:
     text = text.strip().lower()
     if text in ("a", "an"):
         return 1.0
+    if text.startswith("a couple"):
+        return 2.0
+    if text.startswith(("a ", "an ")):
+        text = text.split(" ", 1)[1].strip()  # "a hundred"
     if _DIGIT_NUMBER_RE.fullmatch(text):
         return float(text.replace(",", ""))
+    if text.endswith("k") and _DIGIT_NUMBER_RE.fullmatch(text[:-1]):
+        return float(text[:-1]) * 1000  # "10k"
     total, current = 0, 0
     for word in _WORD_SEPARATOR_RE.split(text):
         if word == "and":
             continue
         if word in _UNITS:
             current += _UNITS[word]
+        elif _DIGIT_NUMBER_RE.fullmatch(word):
+            current += float(word.replace(",", ""))  # "2 million"
         elif word in _TENS:
             current += _TENS[word]
         elif word == "hundred":
             current = max(current, 1) * 100
+        elif word == "million":
+            total += max(current, 1) * 1_000_000
+            current = 0
         elif word == "thousand":
             total += max(current, 1) * 1000
             current = 0
@@ -91,13 +104,14 @@ _BUSINESS_DAYS_RE = re.compile(
     rf"\b{_NUMBER_START}(?P<lo>{NUMBER})(?:{_SEP}(?P<hi>{NUMBER}))?[\s-]*(?:business|working)[\s-]+days?\b", re.I
 )
 _RATE_RE = re.compile(
-    rf"\b{_NUMBER_START}(?P<n>{NUMBER})\s*(?:api\s+)?(?:requests?|calls?|reqs?)\s*(?:per|/|a|an|each|every)\s*"
+    rf"\b{_NUMBER_START}(?P<n>{NUMBER})\s*(?:(?:api\s+)?(?:requests?|calls?|reqs?)\s*)?(?:per|/|a|an|each|every)\s*"
     r"(?P<unit>second|sec|s|minute|min|m|hour|hr|h|day)\b",
     re.I,
 )
 _RPM_RE = re.compile(rf"\b{_NUMBER_START}(?P<n>{NUMBER})\s*(?P<unit>rps|rpm|rph)\b", re.I)
 _MONEY_RE = re.compile(
-    rf"(?:\$\s?(?P<a>{_DIGIT_NUMBER})|\b(?P<b>{_DIGIT_NUMBER})\s?(?:usd|dollars?)\b|\busd\s?(?P<c>{_DIGIT_NUMBER}))",
+    rf"(?:\$\s?(?P<a>{_DIGIT_NUMBER})|\b(?P<b>{_DIGIT_NUMBER})\s?(?:usd|dollars?)\b|\busd\s?(?P<c>{_DIGIT_NUMBER})"
+    rf"|\b{_NUMBER_START}(?P<d>{_WORD_NUMBER}|an?\s+(?:hundred|thousand))\s+(?:us\s+)?dollars?\b)",
     re.I,
 )
 _PERCENT_RE = re.compile(rf"\b{_NUMBER_START}(?P<n>{_DIGIT_NUMBER}|{_WORD_NUMBER})\s?(?:%|percent\b|per\s+cent\b)", re.I)
@@ -105,9 +119,25 @@ _SIZE_RE = re.compile(
     rf"\b{_NUMBER_START}(?P<n>{_DIGIT_NUMBER}|{_WORD_NUMBER})\s?(?P<unit>kb|mb|gb|tb|kilobytes?|megabytes?|gigabytes?|terabytes?)\b",
     re.I,
 )
-_DURATION_RE = re.compile(rf"\b{_NUMBER_START}(?P<n>{NUMBER})(?:[\s-]+|(?<=\d))(?P<unit>{_DURATION_UNIT})\b", re.I)
+# "14 days", "14-day", "24h", "14 calendar days", "5 more minutes"
+_DURATION_RE = re.compile(
+    rf"\b{_NUMBER_START}(?P<n>{NUMBER})(?:[\s-]+(?:(?:calendar|full|whole|consecutive|more|additional|extra|further)[\s-]+)?|(?<=\d))"
+    rf"(?P<unit>{_DURATION_UNIT})\b",
+    re.I,
+)
+# "5 retries", "retried 5 more times", "20 seats", "100 buckets", "100 per project", "a million objects"
+_COUNT_RE = re.compile(
+    rf"\b{_NUMBER_START}(?P<n>{NUMBER})\s+(?:(?:more|additional|extra|further|retry|delivery|included|free)\s+)?"
+    r"(?:(?P<unit>times|retries|retry|attempts?|tries|seats?|buckets?|users?|objects?)\b|per\s+project\b)",
+    re.I,
+)
+# "a year and a half", "half a year", "an hour and a half"
+_HALF_RE = re.compile(
+    rf"\b(?:{_NUMBER_START}(?P<n>{NUMBER})\s+(?P<unit>{_DURATION_UNIT})\s+and\s+a\s+half|half\s+an?\s+(?P<unit2>{_DURATION_UNIT}))\b",
+    re.I,
+)
+_WITHIN_THE_HOUR_RE = re.compile(r"\bwithin\s+the\s+hour\b", re.I)
 _WEEKS_ALIASES = {"fortnight": 20160}
-_HALF_HOUR_RE = re.compile(r"\bhalf\s+an?\s+hour\b", re.I)
 _FORTNIGHT_RE = re.compile(r"\b(?:a|one)\s+fortnight\b", re.I)
 
 # Cues: a part every match of the pattern above it contains (same flags, so the
@@ -116,11 +146,12 @@ _FORTNIGHT_RE = re.compile(r"\b(?:a|one)\s+fortnight\b", re.I)
 # pattern on a 280-character reply), and most replies state no rate, size or
 # money. A text with the cue is scanned as before, so the result is unchanged.
 _BUSINESS_DAYS_CUE = re.compile(r"(?:business|working)[\s-]+day", re.I)
-_RATE_CUE = re.compile(r"req|call", re.I)
+_RATE_CUE = re.compile(r"(?:per|/|\ba|\ban|each|every)\s*(?:second|sec|s|minute|min|m|hour|hr|h|day)\b", re.I)
 _RPM_CUE = re.compile(r"rps|rpm|rph", re.I)
 _MONEY_CUE = re.compile(r"\$|usd|dollar", re.I)
 _PERCENT_CUE = re.compile(r"%|percent|per\s+cent", re.I)
 _SIZE_CUE = re.compile(r"kb|mb|gb|tb|kilobyte|megabyte|gigabyte|terabyte", re.I)
+_COUNT_CUE = re.compile(r"time|retr|attempt|tries|seat|bucket|user|object|per\s+project", re.I)
 # A duration's unit is preceded by a space or hyphen, or directly by a digit.
 _DURATION_CUE = re.compile(rf"(?:[\s-]|\d){_DURATION_UNIT}\b", re.I)
 
@@ -134,6 +165,9 @@ class Quantity:
     kind: str
     value: float | tuple[float, float]
     text: str
+    start: int = -1  # where the statement starts in the text it was read from
+    weak: bool = False  # counted with "a"/"an" ("takes a minute"): a claim only where its sentence says what it is about
+    listed: bool = False  # one member of a list or range of values ("30, 60 or 600 requests per minute")
 
     def same_as(self, other: "Quantity") -> bool:
         if self.kind != other.kind:
@@ -160,11 +194,13 @@ def _duration_unit(raw: str) -> str:
 
 
 def extract_quantities(text: str) -> list[Quantity]:
-    """Every quantity stated in `text`, each span counted once.
+    """Every quantity stated in `text`, each span counted once, in order of position.
 
     More specific patterns run first (business days before durations, rates
     before durations) and claim their spans, so "600 requests per minute" is a
-    rate and not also a one-minute duration.
+    rate and not also a one-minute duration. A bare number listed before a
+    stated amount ("30, 60 or 600 requests per minute", "30 to 60 days") is a
+    value of the same unit, and every member of such a list is `listed`.
     """
     found: list[Quantity] = []
     # One flag per character, set where a quantity was claimed: checking a match is
@@ -175,11 +211,16 @@ def extract_quantities(text: str) -> list[Quantity]:
     def free(m: re.Match) -> bool:
         return not any(taken[m.start():m.end()])
 
-    def add(m: re.Match, kind: str, value) -> None:
+    def add(m: re.Match, kind: str, value, number: str | None = None) -> None:
         if value is None:
             return
         taken[m.start():m.end()] = b"\x01" * (m.end() - m.start())
-        found.append(Quantity(kind, value, m.group(0)))
+        weak = number is not None and (number.strip().lower() in ("a", "an") or (kind == "count" and number.strip().lower() == "one"))
+        if weak and _FREQUENCY_RE.search(text, max(0, m.start() - 12), m.start()):
+            return  # "twice a year", "once a month": how often, not how long
+        if weak and _MEASURED_RE.search(text, max(0, m.start() - 16), m.start()):
+            weak = False  # "within an hour", "up to a week": a stated amount after all
+        found.append(Quantity(kind, value, m.group(0), m.start(), weak))
 
     for m in _matches(_BUSINESS_DAYS_RE, _BUSINESS_DAYS_CUE, text):
         lo = parse_number(m.group("lo"))
@@ -191,7 +232,7 @@ def extract_quantities(text: str) -> list[Quantity]:
         n = parse_number(m.group("n"))
         unit = _unit(m.group("unit"))
         unit = {"sec": "second", "s": "second", "min": "minute", "m": "minute", "hr": "hour", "h": "hour"}.get(unit, unit)
-        add(m, "rate", None if n is None else n * _RATE_PER_MINUTE[unit])
+        add(m, "rate", None if n is None else n * _RATE_PER_MINUTE[unit], m.group("n"))
     for m in _matches(_RPM_RE, _RPM_CUE, text):
         if free(m):
             n = parse_number(m.group("n"))
@@ -200,7 +241,8 @@ def extract_quantities(text: str) -> list[Quantity]:
     for m in _matches(_MONEY_RE, _MONEY_CUE, text):
         if free(m):
             raw = m.group("a") or m.group("b") or m.group("c")
-            add(m, "money", round(float(raw.replace(",", "")) * 100))
+            amount = float(raw.replace(",", "")) if raw else parse_number(m.group("d"))
+            add(m, "money", None if amount is None else round(amount * 100))
     for m in _matches(_PERCENT_RE, _PERCENT_CUE, text):
         if free(m):
             add(m, "percent", parse_number(m.group("n")))
@@ -209,10 +251,20 @@ def extract_quantities(text: str) -> list[Quantity]:
             n = parse_number(m.group("n"))
             unit = _unit(m.group("unit")).rstrip("s")
             unit = _SIZE_ALIASES.get(unit, unit)
-            add(m, "size", None if n is None else n * _SIZE_MB[unit])
-    for m in _HALF_HOUR_RE.finditer(text):
+            add(m, "size", None if n is None else n * _SIZE_MB[unit], m.group("n"))
+    for m in _matches(_COUNT_RE, _COUNT_CUE, text):
         if free(m):
-            add(m, "duration", 30.0)
+            add(m, "count", parse_number(m.group("n")), m.group("n"))
+    for m in _HALF_RE.finditer(text):
+        if free(m):
+            if m.group("unit2"):
+                add(m, "duration", 0.5 * _DURATION_MINUTES[_duration_unit(m.group("unit2"))])
+            else:
+                n = parse_number(m.group("n"))
+                add(m, "duration", None if n is None else (n + 0.5) * _DURATION_MINUTES[_duration_unit(m.group("unit"))])
+    for m in _WITHIN_THE_HOUR_RE.finditer(text):
+        if free(m):
+            add(m, "duration", 60.0)
     for m in _FORTNIGHT_RE.finditer(text):
         if free(m):
             add(m, "duration", float(_WEEKS_ALIASES["fortnight"]))
@@ -220,8 +272,52 @@ def extract_quantities(text: str) -> list[Quantity]:
         if free(m):
             n = parse_number(m.group("n"))
             unit = _duration_unit(m.group("unit"))
-            add(m, "duration", None if n is None else n * _DURATION_MINUTES[unit])
-    return found
+            add(m, "duration", None if n is None else n * _DURATION_MINUTES[unit], m.group("n"))
+    found.sort(key=lambda q: q.start)
+    return _with_listed_values(text, found, taken)
+
+
+_FREQUENCY_RE = re.compile(r"\b(?:once|twice|thrice|times|per)\s*$", re.I)
+_MEASURED_RE = re.compile(r"\b(?:within|up\s+to|over|under|after|about|around|at\s+least|at\s+most|than|every|only|just)\s*$", re.I)
+# A list of bare numbers right before a stated amount: "30, 60, 300 or", "30 to", "between 5 and".
+_LIST_BEFORE_RE = re.compile(
+    rf"(?:\b{_NUMBER_START}(?:{_DIGIT_NUMBER}|{_WORD_NUMBER})\s*(?:,\s*(?:or|and)?|or|and|to|-|–|—)\s*)+$", re.I
+)
+_LISTED_NUMBER_RE = re.compile(rf"\b{_NUMBER_START}(?:{_DIGIT_NUMBER}|{_WORD_NUMBER})\b", re.I)
+_LEADING_NUMBER_RE = re.compile(rf"\s*(?P<n>{NUMBER})\b", re.I)
+
+
+def _with_listed_values(text: str, found: list[Quantity], taken: bytearray) -> list[Quantity]:
+    """Add the bare numbers listed before a scalar amount as amounts of its unit; mark list members."""
+    if not found:
+        return found
+    out: list[Quantity] = []
+    for q in found:
+        if q.kind == "business_days" or q.start < 0:
+            out.append(q)
+            continue
+        head = _LEADING_NUMBER_RE.match(q.text)
+        number = parse_number(head.group("n")) if head else None
+        window = text[max(0, q.start - 120):q.start]
+        prefix = _LIST_BEFORE_RE.search(window)
+        if not number or prefix is None:
+            out.append(q)
+            continue
+        scale = q.value / number
+        base = q.start - len(window) + prefix.start()
+        members = []
+        for m in _LISTED_NUMBER_RE.finditer(prefix.group(0)):
+            at = base + m.start()
+            if any(taken[at:at + len(m.group(0))]):
+                continue
+            value = parse_number(m.group(0))
+            if value is not None:
+                members.append(Quantity(q.kind, value * scale, m.group(0) + q.text[head.end():], at, False, True))
+        if members:
+            out += members
+            q = Quantity(q.kind, q.value, q.text, q.start, q.weak, True)
+        out.append(q)
+    return out
 
 
 def _matches(pattern: re.Pattern, cue: re.Pattern, text: str):
@@ -240,71 +336,101 @@ def normalise_text(text: str) -> str:
 
 _FULL_STOP_RE = re.compile(r"\.(?![a-z0-9])")
 _NOT_WORD_RE = re.compile(r"[^a-z0-9@.]+")
-# Claim phrases come from the task files: a small, fixed set, normalised once.
-_normalised_phrase = lru_cache(maxsize=4096)(normalise_text)
 
 
 @dataclass(frozen=True)
 class Fact:
-    """One checkable policy value from a KB article.
+    """One checkable policy value from a KB article (or of one case).
 
     `plan` limits the fact to customers on that plan. `quantity` is set when
-    the value parses as an amount; otherwise the fact is a term matched via
-    `phrases` (the value and its synonyms, normalised).
+    the value parses as an amount; otherwise the fact is a term, recognised by
+    `phrases`: each the content stems of the value or a synonym, all of which a
+    sentence must hold, and whether the phrase states the fact when negated
+    (prohibitions and denials: "do not create a new database with the same
+    name" is stated by "please don't create a new database with the same
+    name"; "payment methods are not transferred" by "we won't move your
+    payment methods over"). A synonym written "+..." states the fact as
+    written. `negative` marks a value written as a prohibition. `about` holds the cue words (as stem sequences) that name what the
+    fact is about ("expire", "valid for"), so a value can be bound to it;
+    `label` names the fact in notes ("key lifetime"); a cue written "-annual"
+    goes to `unlike` and rules the fact out where it stands. A `rule` is a
+    policy statement replies are checked against but need not make.
     """
 
     key: str
     value: str
     plan: str | None
     quantity: Quantity | None
-    phrases: tuple[str, ...]
+    phrases: tuple[tuple[bool, tuple[str, ...]], ...]
+    label: str = ""
+    about: tuple[tuple[str, ...], ...] = ()
+    negative: bool = False
+    rule: bool = False
+    unlike: tuple[tuple[str, ...], ...] = ()  # cue words that rule the fact out: "annual" for the monthly refund window
 
     def applies_to(self, plan: str) -> bool:
         return self.plan is None or self.plan == plan
 
-    def stated_in(self, text: str, quantities: Sequence[Quantity] | None = None, normalised: str | None = None) -> bool:
-        """`quantities` and `normalised`, when given, are `extract_quantities(text)` and `normalise_text(text)`."""
-        if self.quantity is not None:
-            stated = extract_quantities(text) if quantities is None else quantities
-            return any(q.same_as(self.quantity) for q in stated)
-        norm = normalise_text(text) if normalised is None else normalised
-        return any(p in norm for p in self.phrases)
+    @property
+    def name(self) -> str:
+        return self.label or self.key.replace("_", " ")
 
 
-def make_fact(key: str, value: str, plan: str | None = None, synonyms: list[str] | None = None) -> Fact:
+# Words that make a phrase a prohibition or a denial ("do not recreate", "no need to send it back",
+# "payment methods are not transferred"); they are left out of the words the phrase is matched by.
+_NEGATION_WORDS = frozenset({"not", "never", "no", "nothing", "nobody", "without", "avoid", "non", "cannot"})
+_NO_NEED = ("need", "needs", "necessary")
+
+
+def _phrase(text: str) -> tuple[bool, tuple[str, ...]]:
+    """(whether the phrase negates, its content stems without the negation)."""
+    words = tokens(text)
+    negates = any(w in _NEGATION_WORDS for w in words)
+    kept = [w for w in words if w not in _NEGATION_WORDS and not (negates and w in _NO_NEED) and w not in STOPWORDS]
+    return negates, tuple(stem(w) for w in kept)
+
+
+def make_fact(
+    key: str,
+    value: str,
+    plan: str | None = None,
+    synonyms: list[str] | None = None,
+    label: str | None = None,
+    about: list[str] | None = None,
+    rule: bool = False,
+) -> Fact:
     """Build a fact from a KB front-matter entry; a value that reads as one
-    whole quantity becomes a quantity fact, anything else a term."""
+    whole quantity becomes a quantity fact, anything else a term. A term
+    written as a prohibition ("do not ...", "no need to ...") is `negative`;
+    a synonym is read the same way, and one written the other way round
+    ("keep the damaged key" for "no need to send the damaged key back") is
+    prefixed with "+" in the data."""
     quantity = _whole_quantity(value)
-    phrases: tuple[str, ...] = ()
+    negative = quantity is None and _phrase(value)[0]
+    phrases: list[tuple[bool, tuple[str, ...]]] = []
     if quantity is None:
-        phrases = tuple(
-            dict.fromkeys(normalise_text(p) for p in [value, *(synonyms or [])] if normalise_text(p).strip())
-        )
-    return Fact(key=key, value=value, plan=plan, quantity=quantity, phrases=phrases)
+        for phrase in [value, *(synonyms or [])]:
+            written_positive = phrase.startswith("+")
+            prohibition, stems_ = _phrase(phrase.lstrip("+"))
+            prohibition = prohibition and not written_positive
+            if stems_ and (prohibition, stems_) not in phrases:
+                phrases.append((prohibition, stems_))
+    cues = tuple(dict.fromkeys(c for c in (tuple(_cue_stems(a)) for a in about or () if not a.startswith("-")) if c))
+    unlike = tuple(dict.fromkeys(c for c in (tuple(tokens(a[1:])) for a in about or () if a.startswith("-")) if c))
+    return Fact(
+        key=key, value=value, plan=plan, quantity=quantity, phrases=tuple(phrases), label=label or "", about=cues,
+        negative=negative, rule=rule, unlike=unlike,
+    )
+
+
+def _cue_stems(cue: str) -> list[str]:
+    return list(stems(cue))
 
 
 @lru_cache(maxsize=None)
 def _whole_quantity(value: str) -> Quantity | None:
     stated = extract_quantities(value)
     if len(stated) == 1 and len(stated[0].text.strip()) >= len(value.strip()) - 1:
-        return stated[0]
+        q = stated[0]
+        return Quantity(q.kind, q.value, q.text)
     return None
-
-
-_NEGATORS = {"not", "never", "cannot", "can't", "cant", "won't", "wont", "unable", "no"}
-
-
-def claims(text: str, phrases: tuple[str, ...], normalised: str | None = None) -> bool:
-    """Whether `text` makes a claim in one of its `phrases`, not negated
-    ("we will reissue" claims it; "we cannot reissue" does not).
-    `normalised`, when given, is `normalise_text(text)`."""
-    norm = normalise_text(text) if normalised is None else normalised
-    for phrase in phrases:
-        target = _normalised_phrase(phrase)
-        start = norm.find(target)
-        while start >= 0:
-            before = norm[:start].split()[-3:]
-            if not _NEGATORS.intersection(before):
-                return True
-            start = norm.find(target, start + 1)
-    return False

@@ -60,7 +60,10 @@ def parse_article(text: str, source: str = "<string>") -> Article:
     _, header, body = text.split("---", 2)
     meta = parse_yaml(header)
     facts = tuple(
-        make_fact(f["key"], str(f["value"]), f.get("plan"), f.get("synonyms")) for f in meta.get("facts") or []
+        make_fact(
+            f["key"], str(f["value"]), f.get("plan"), f.get("synonyms"), f.get("label"), f.get("about"), bool(f.get("rule"))
+        )
+        for f in meta.get("facts") or []
     )
     return Article(
         id=meta["id"],

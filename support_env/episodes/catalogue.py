@@ -7,10 +7,9 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from ..domain.facts import make_fact
 from ..models import Customer
 from .generator import generate_episode
-from .spec import EpisodeSpec, ExpectedWrite, ForbiddenClaim, ReplyTruth, TicketSpec, TicketTruth
+from .spec import EpisodeSpec, ExpectedWrite, ForbiddenClaim, ReplyTruth, TicketSpec, TicketTruth, ticket_fact
 
 TASKS_DIR = Path(__file__).parent / "data" / "tasks"
 QUEUE_TASKS = ("easy_classify", "medium_kb_reply", "hard_mixed_queue")
@@ -42,8 +41,8 @@ def _ticket(raw: dict) -> TicketSpec:
                 reply["article"],
                 tuple(reply["required"]),
                 tuple(reply.get("allowed", ())),
-                tuple(ForbiddenClaim(f["claim"], tuple(f["phrases"])) for f in reply.get("forbidden", ())),
-                tuple(make_fact(f["key"], f["value"], synonyms=f.get("synonyms")) for f in reply.get("ticket_facts", ())),
+                tuple(ForbiddenClaim.from_data(f) for f in reply.get("forbidden", ())),
+                tuple(ticket_fact(f["key"], f["value"], f.get("synonyms")) for f in reply.get("ticket_facts", ())),
             )
             if reply
             else None,

@@ -20,7 +20,7 @@ from pathlib import Path
 from .cases import CASE_CHANCE, RECORDS_OBJECTIVE, mix_in_case
 from ..models import Customer
 from .prose import email_address, signed, write_up
-from .spec import EpisodeSpec, ReplyTruth, TicketSpec, TicketTruth
+from .spec import EpisodeSpec, ForbiddenClaim, ReplyTruth, TicketSpec, TicketTruth
 from ..domain.yamlfile import parse_yaml
 
 TEMPLATES_DIR = Path(__file__).parent / "data" / "templates"
@@ -47,6 +47,7 @@ class Template:
     category: str | None
     article: str | None
     required: tuple[str, ...]
+    forbidden: tuple[ForbiddenClaim, ...]
     plans: tuple[str, ...]
     priorities: tuple[str, ...]
     subjects: tuple[str, ...]
@@ -62,6 +63,7 @@ def _template(raw: dict) -> Template:
         category=raw.get("category"),
         article=raw.get("article"),
         required=tuple(raw.get("required") or ()),
+        forbidden=tuple(ForbiddenClaim.from_data(f) for f in raw.get("forbidden") or ()),
         plans=tuple(raw["plans"]),
         priorities=tuple(raw["priorities"]),
         subjects=tuple(raw["subjects"]),
@@ -107,7 +109,7 @@ def fill_ticket(template: Template, ticket_id: str, rng: random.Random, split: s
         "key_last4": "".join(rng.choice(string.hexdigits.lower()[:16]) for _ in range(4)),
     }
     subject, body = write_up(template.bodies, template.subjects, slots, rng, template.details, DETAIL_CHANCE[difficulty])
-    reply = ReplyTruth(template.article, template.required) if with_reply and template.article else None
+    reply = ReplyTruth(template.article, template.required, forbidden=template.forbidden) if with_reply and template.article else None
     return TicketSpec(
         id=ticket_id,
         subject=subject,

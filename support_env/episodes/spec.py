@@ -8,16 +8,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..domain.facts import Fact
+from ..domain.facts import Fact, make_fact
 from ..models import Customer, ThreadMessage, TicketView
+
+
+# Facts of one case (not of the policy) a reply must state: their names and cue words.
+TICKET_FACTS = {
+    "refund_amount": ("amount refunded", ["refund", "refunded", "amount", "duplicate", "back", "return", "returned", "credit", "credited"]),
+}
+
+
+def ticket_fact(key: str, value: str, synonyms: list[str] | None = None) -> Fact:
+    """A fact of this ticket's case (the amount refunded, say), named and cued like a KB fact."""
+    label, about = TICKET_FACTS[key]
+    return make_fact(key, value, synonyms=synonyms, label=label, about=about)
 
 
 @dataclass(frozen=True)
 class ForbiddenClaim:
-    """A promise policy forbids on this ticket, recognised by its phrasings."""
+    """Something a reply on this ticket must not do: commit to one of the forbidden `acts` (ids in
+    `domain/data/acts.yaml`; `about` adds objects of this ticket's own, such as the month the refund
+    window no longer covers), or state any of the record values in `disclose`."""
 
     claim: str
-    phrases: tuple[str, ...]
+    acts: tuple[str, ...] = ()
+    disclose: tuple[str, ...] = ()
+    about: tuple[str, ...] = ()
+
+    @classmethod
+    def from_data(cls, raw: dict) -> "ForbiddenClaim":
+        """As the data files write it: {claim, acts: [...], about?: [...]} or {claim, disclose: [...]}."""
+        return cls(raw["claim"], tuple(raw.get("acts", ())), tuple(raw.get("disclose", ())), tuple(raw.get("about", ())))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..domain.facts import Quantity
 from ..models import ThreadMessage, TicketProgressView
 from ..domain.world import Write
 
@@ -17,16 +16,15 @@ from ..domain.world import Write
 class SentReply:
     """A reply and the articles that had been retrieved on its ticket when it was sent.
 
-    `parsed` is the graders' memo, not part of the record: the quantities
-    stated in the texts graded while this was the ticket's latest reply (its
-    replies joined, keyed by the exact text), so the grade at the end of the
-    episode reuses them instead of parsing every reply again. See
-    `grading.grade_reply`.
+    `parsed` is the grader's memo, not part of the record: the claims this
+    reply makes, read once (keyed by the scope they were read against), so
+    grading the ticket again at every later reply and at the end of the
+    episode reads no reply twice. See `grading.reply.grade_reply`.
     """
 
     text: str
     retrieved_before: frozenset[str]
-    parsed: dict[str, tuple[Quantity, ...]] = field(default_factory=dict, compare=False, repr=False)
+    parsed: dict[int, tuple] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass

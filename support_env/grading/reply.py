@@ -1,31 +1,38 @@
-"""Reply grading: every reply sent on a ticket, taken together, against the
-facts the customer needs.
+"""Reply grading: every reply sent on a ticket, read as claims (`claims.py`) and
+judged against the facts that hold for this customer.
 
-- A reply earns only the required facts it states, and loses for every
-  amount it states that is not true for this customer (other plans' limits,
-  archived policies, invented numbers) and for excessive length: pasting
-  articles costs more than it earns.
-- A reply counts only if the article holding its facts was retrieved on that
-  ticket before it was sent (grounding).
-- A reply that promises what policy forbids (reissuing a past invoice,
-  restoring access before identity checks) loses credit like a wrong value.
+- Coverage: the share of required facts a grounded reply states rightly (the
+  right value for this customer's plan, or the term affirmed), not hedged. A
+  reply counts for coverage only if the article holding its facts was
+  retrieved on the ticket before it was sent (grounding).
+- Every wrong claim in any reply costs half the reply credit: a value that is
+  not true for the plan it is about, a true value denied, a requirement
+  denied or a prohibition lifted, a superseded policy stated as current, a
+  hedge between values, a value of an asked-about kind that is true of
+  nothing in scope. So is every forbidden promise and every disclosure
+  (`promises.py`). A later reply can complete an answer; it cannot take back
+  a wrong claim.
+- Concision is judged per reply: each reply up to 1,200 characters is free;
+  credit falls linearly to zero at 3,000 for the longest one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
-from ..domain.facts import Fact, Quantity, claims, extract_quantities, normalise_text
+from ..domain.facts import Fact
 from ..domain.kb import KnowledgeBase
 from ..episodes.spec import ReplyTruth
+from .claims import Claim, read_claims
 from .progress import SentReply
+from .promises import disclosed, promises
 
-# Each stated amount that is not true for the customer, and each forbidden
-# promise, takes this share off the reply.
+# Each wrong claim and each forbidden promise or disclosure takes this share off the reply.
 WRONG_FACT_COST = 0.5
-# Replies up to this many characters (summed over the ticket) are not penalised;
-# credit falls linearly to zero at REPLY_LENGTH_ZERO.
+# A reply up to this many characters is not penalised; credit falls linearly
+# to zero at REPLY_LENGTH_ZERO (judged per reply: the longest one counts).
 REPLY_LENGTH_FREE = 1200
 REPLY_LENGTH_ZERO = 3000
 
@@ -35,52 +42,55 @@ class ReplyGrade:
     score: float
     covered: tuple[str, ...]
     missing: tuple[str, ...]
-    wrong: tuple[str, ...]
+    wrong: tuple[str, ...]  # one note per wrong claim, naming it
     forbidden: tuple[str, ...]
     grounded: bool
-    length: int
+    length: int  # the longest reply, in characters
 
     def notes(self, required: Sequence[Fact]) -> list[str]:
         by_key = {f.key: f for f in required}
         notes = []
         if not self.grounded:
             notes.append("no reply was grounded: the answering article was not retrieved on this ticket before replying")
-        notes += [f"required fact {k} ({by_key[k].value}) not stated in a grounded reply" for k in self.missing]
-        notes += [f"stated {w!r}, which is not true for this customer" for w in self.wrong]
-        notes += [f"promised what policy forbids: {claim}" for claim in self.forbidden]
+        notes += [f"did not state {by_key[k].name} ({by_key[k].value}) in a grounded reply" for k in self.missing]
+        notes += list(self.wrong)
+        notes += list(self.forbidden)
         if self.length > REPLY_LENGTH_FREE:
-            notes.append(f"replies total {self.length} characters; credit falls beyond {REPLY_LENGTH_FREE}")
+            notes.append(f"a reply of {self.length} characters; credit falls beyond {REPLY_LENGTH_FREE} per reply")
         return notes
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a ticket's replies are judged against: every fact a claim may be about."""
+
+    facts: tuple[Fact, ...]  # every plan's values of the answering article and the listed extras, its rules, the case's facts
+    superseded: tuple[Fact, ...]  # terms of archived articles for the same keys: no longer policy
+    context: tuple[Fact, ...]  # the values of every other current article, for claims that clearly name one
+    readable: tuple[Fact, ...] = ()  # `facts` and `superseded`: what the reply's claims are read against
+
+
+@lru_cache(maxsize=1024)
+def scope_of(truth: ReplyTruth, kb: KnowledgeBase) -> Scope:
+    article = kb.articles[truth.article]
+    facts = list(article.facts)
+    for ref in truth.allowed:
+        article_id, key = ref.split(":", 1)
+        facts += [f for f in kb.articles[article_id].facts if f.key == key]
+    facts += truth.ticket_facts
+    keys = {f.key for f in facts}
+    superseded = tuple(
+        f for a in kb.articles.values() if a.archived for f in a.facts if f.key in keys and f.quantity is None
+    )
+    context = tuple(
+        f for a in kb.articles.values() if not a.archived for f in a.facts if f.key not in keys and f.quantity is not None
+    )
+    return Scope(tuple(facts), superseded, context, tuple(facts) + superseded)
 
 
 def required_facts(truth: ReplyTruth, plan: str, kb: KnowledgeBase) -> tuple[Fact, ...]:
     article = kb.articles[truth.article]
     return tuple(article.fact(key, plan) for key in truth.required) + truth.ticket_facts
-
-
-def allowed_facts(truth: ReplyTruth, plan: str, kb: KnowledgeBase) -> tuple[Fact, ...]:
-    """Facts a reply may state: the answering article's facts for this plan plus any listed extras."""
-    extras = []
-    for ref in truth.allowed:
-        article_id, key = ref.split(":", 1)
-        extras.append(kb.articles[article_id].fact(key, plan))
-    return kb.articles[truth.article].facts_for(plan) + tuple(extras) + truth.ticket_facts
-
-
-def wrong_quantities(stated: Sequence[Quantity], required: Sequence[Fact], allowed: Sequence[Fact]) -> list[Quantity]:
-    """Stated amounts of the kinds the customer asked about that match no true value.
-
-    Only kinds the required facts use are checked: a refund question is judged
-    on the durations it states, not on an amount the customer was charged.
-    """
-    kinds = {f.quantity.kind for f in required if f.quantity is not None}
-    true_values = [f.quantity for f in allowed if f.quantity is not None]
-    wrong: list[Quantity] = []
-    for q in stated:
-        if q.kind in kinds and not any(q.same_as(t) for t in true_values):
-            if not any(q.same_as(w) for w in wrong):
-                wrong.append(q)
-    return wrong
 
 
 def length_factor(length: int) -> float:
@@ -91,46 +101,100 @@ def length_factor(length: int) -> float:
 
 def grade_reply(replies: Sequence[SentReply], truth: ReplyTruth, plan: str, kb: KnowledgeBase) -> ReplyGrade:
     """Grade every reply sent on a ticket, taken together."""
+    scope = scope_of(truth, kb)
     required = required_facts(truth, plan, kb)
-    grounded_text = "\n".join(r.text for r in replies if truth.article in r.retrieved_before)
-    all_text = "\n".join(r.text for r in replies)
-    # Each text is parsed once per episode (`_quantities`) and normalised once per call.
-    grounded_normalised = normalise_text(grounded_text) if any(f.quantity is None for f in required) else None
-    covered = tuple(
-        f.key for f in required
-        if grounded_text and f.stated_in(grounded_text, _quantities(replies, grounded_text), grounded_normalised)
-    )
+    claims_of = [_claims(r, scope) for r in replies]
+    grounded = [c for r, cs in zip(replies, claims_of) if truth.article in r.retrieved_before for c in cs]
+    covered = tuple(f.key for f in required if any(_states(c, f, plan, scope) for c in grounded))
     missing = tuple(f.key for f in required if f.key not in covered)
-    wrong = wrong_quantities(_quantities(replies, all_text), required, allowed_facts(truth, plan, kb))
-    all_normalised = normalise_text(all_text) if truth.forbidden else None
-    promised = tuple(f.claim for f in truth.forbidden if claims(all_text, f.phrases, all_normalised))
-    length = sum(len(r.text) for r in replies)
+    wrong: list[str] = []
+    for claims in claims_of:
+        for claim in claims:
+            note = _judge(claim, scope, plan)
+            if note and not _derived(claim, claims) and note not in wrong:
+                wrong.append(note)
+    forbidden = []
+    for rule in truth.forbidden:
+        if rule.acts and any(promises(r.text, act, rule.about) for r in replies for act in rule.acts):
+            forbidden.append(rule.claim)
+        said = tuple(dict.fromkeys(v for r in replies for v in disclosed(r.text, rule.disclose)))
+        if said:
+            forbidden.append(f"{rule.claim}: {', '.join(said)}")
+    length = max((len(r.text) for r in replies), default=0)
     coverage = len(covered) / len(required) if required else 1.0
-    score = coverage * max(0.0, 1.0 - WRONG_FACT_COST * (len(wrong) + len(promised))) * length_factor(length)
+    score = coverage * max(0.0, 1.0 - WRONG_FACT_COST * (len(wrong) + len(forbidden))) * length_factor(length)
     return ReplyGrade(
         score=round(score, 4),
         covered=covered,
         missing=missing,
-        wrong=tuple(q.text for q in wrong),
-        forbidden=promised,
-        grounded=bool(grounded_text),
+        wrong=tuple(wrong),
+        forbidden=tuple(forbidden),
+        grounded=bool(grounded) or any(truth.article in r.retrieved_before for r in replies),
         length=length,
     )
 
 
-def _quantities(replies: Sequence[SentReply], text: str) -> tuple[Quantity, ...]:
-    """The quantities stated in `text` (the replies, or the grounded ones,
-    joined), from the memo on the latest reply: parsing is most of the cost of
-    grading, and a ticket's replies are graded at every reply and again at the
-    end of the episode. Keyed by the exact text, so a hit is the same parse by
-    construction; only the latest reply's memo is kept (its predecessors'
-    texts are never graded again)."""
-    if not replies:
-        return tuple(extract_quantities(text))
-    memo = replies[-1].parsed
-    quantities = memo.get(text)
-    if quantities is None:
-        if len(replies) > 1:
-            replies[-2].parsed.clear()
-        quantities = memo[text] = tuple(extract_quantities(text))
-    return quantities
+def _claims(reply: SentReply, scope: Scope) -> tuple[Claim, ...]:
+    """The claims of one reply, read once per episode (the memo lives on the reply)."""
+    memo = reply.parsed.get(id(scope))
+    if memo is None or memo[0] is not scope:
+        memo = reply.parsed[id(scope)] = (scope, tuple(read_claims(reply.text, scope.readable, scope.context)))
+    return memo[1]
+
+
+def _derived(claim: Claim, claims: Sequence[Claim]) -> bool:
+    """Whether a value is the sum of two other values the same reply states ("within 30 days, then
+    backups within 35 days after that: at most 65 days in all"): arithmetic, not a policy claim."""
+    if claim.value is None or isinstance(claim.value.value, tuple):
+        return False
+    others = [c.value.value for c in claims if c is not claim and c.value is not None and c.value.kind == claim.value.kind
+              and not isinstance(c.value.value, tuple)]
+    return any(abs(a + b - claim.value.value) < 1e-6 for i, a in enumerate(others) for b in others[i + 1:])
+
+
+def _truth_for(fact: Fact, scope: Scope, plan: str) -> Fact | None:
+    """The fact's value that holds on `plan`."""
+    return next((f for f in scope.facts + scope.context if f.key == fact.key and f.applies_to(plan)), None)
+
+
+def _states(claim: Claim, required: Fact, plan: str, scope: Scope) -> bool:
+    """Whether `claim` rightly states the required fact for the customer's plan (a value stated
+    for another plan states a plan-specific fact for that plan, not for this customer)."""
+    if claim.fact is None or claim.fact.key != required.key or not claim.positive or claim.hedged:
+        return False
+    if claim.fact in scope.superseded or (required.plan is not None and claim.plan not in (None, plan)):
+        return False
+    if required.quantity is None:
+        return claim.value is None and claim.fact.value == required.value
+    return claim.value is not None and claim.value.same_as(required.quantity)
+
+
+def _judge(claim: Claim, scope: Scope, plan: str) -> str | None:
+    """A note naming what is wrong with `claim`, or None when it is right or not a policy claim."""
+    if claim.fact is None:
+        return None  # a value bound to no fact is not a policy claim
+    about = claim.plan or plan
+    whose = "this customer" if about == plan else f"the {about.capitalize()} plan"
+    if claim.value is None:  # a term
+        if not claim.fact.applies_to(about):
+            return None  # a plan's rule, said of another plan
+        if claim.hedged:
+            return f"hedged on {claim.fact.name}: {claim.text}"
+        if claim.fact in scope.superseded:
+            return f"stated {claim.fact.value!r}, which is no longer policy" if claim.positive else None
+        if not claim.positive:
+            return f"said the opposite of: {claim.fact.value}"
+        return None
+    truth = _truth_for(claim.fact, scope, about)
+    if claim.value.weak:
+        return None  # "within an hour" can state a fact; "takes a minute" never makes a wrong one
+    if claim.hedged:
+        return f"hedged between several values for {claim.fact.name}"
+    if truth is None or truth.quantity is None:
+        return f"stated {claim.fact.name} {claim.value.text} for {whose}, which has no such value" if claim.positive else None
+    same = claim.value.same_as(truth.quantity)
+    if claim.positive and not same:
+        return f"stated {claim.fact.name} {claim.value.text}; true for {whose}: {truth.value}"
+    if not claim.positive and same:
+        return f"denied {claim.fact.name} {claim.value.text}, which is true for {whose}"
+    return None

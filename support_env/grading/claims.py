@@ -1,0 +1,590 @@
+"""Reading a reply as claims: values and decisions bound to the facts they are about.
+
+A reply is cut into sentences and each sentence into segments (at commas,
+semicolons, "and", "but", "so", brackets). Then:
+
+- A stated amount is bound to the fact whose cue words ("expire", "keeps
+  working") stand in its segment (or, failing that, its sentence); a value with
+  no cue binds to the only fact of its kind, or to the fact whose value it is.
+  A value of a kind nothing in scope uses is not a policy claim.
+- A term fact (a procedure, a requirement, a prohibition) is stated where a
+  sentence holds all the content words of one of its phrasings, in any order
+  and inflection ("we've locked your account" states "lock the account").
+- Polarity: a negation in the segment ("not", "can't", "no need to", "no
+  longer", "non-") turns the claim round. "You don't need a photo ID" denies
+  the requirement; "please don't create a new database with the same name"
+  states the prohibition.
+- Not asserted: a sentence that asks, and a segment that reports what someone
+  else said or what used to be true ("the forum said 30 days").
+- A plan named in the segment ("Business raises it to 3,000") makes the value
+  a claim about that plan, judged for that plan.
+- Several values for one fact in one sentence ("either 300 or 600 requests per
+  minute", "30 to 60 days") are a hedge.
+- "takes a minute", "twice a year": amounts counted with "a"/"an" are claims
+  only where their segment says what they are about.
+- A reply that is not in English states nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Sequence
+
+from ..domain.facts import Fact, Quantity, extract_quantities
+from ..domain.words import STOPWORDS, TOKEN_RE, plain, stem, stems, tokens
+
+PLANS = ("free", "pro", "business", "enterprise")
+
+# Markdown emphasis and code marks, and list bullets, carry no meaning here.
+_MARKUP_RE = re.compile(r"(\*\*|__|\*|`|~~)")
+_QUOTED_RE = re.compile(r"\"[^\"\n]{0,80}\"|\u201c[^\u201d\n]{0,80}\u201d")
+_BULLET_RE = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+", re.M)
+# Sentence ends: . ! ? followed by space or the end (not the dot in "2.0" or "stackwell.example"), new lines, ";".
+_SENTENCE_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|;\s*")
+# Segment boundaries inside a sentence.
+_SEGMENT_RE = re.compile(
+    r",(?!\d)(?!\s*which\b)\s*|:\s+|\s+(?:and|but|so|while|whereas|although|though|however|because|since|then)\s+|\s*[()\u2014\u2013]\s*|\s+-\s+",
+    re.I,
+)
+_PLAN_RE = re.compile(
+    r"\b(?:(?P<cap>Free|Pro|Business|Enterprise)\b(?![\s-]+(?:days?|hours?|working)\b)"
+    r"|(?P<low>free|pro|business|enterprise)[\s-]+(?:plans?|tiers?|customers?|accounts?|users?|subscriptions?|teams?)\b)"
+)
+_NEGATORS = frozenset({
+    "not", "never", "no", "nothing", "none", "nobody", "noone", "neither", "nor", "without", "unable", "impossible", "avoid", "non",
+})
+# Someone else's words, or the past: not asserted by the reply.
+_REPORTED_RE = re.compile(
+    r"\b(?:forum|blog|rumou?r|used\s+to|previously|formerly|in\s+the\s+past|outdated|out\s+of\s+date|archived"
+    r"|no\s+longer\s+(?:true|valid|current|applies|in\s+force)|(?:old|older|earlier)\s+(?:policy|article|page|docs?|guidance|rules?|limits?|numbers?|figures?)"
+    r"|another\s+agent|said|claimed|told\s+you|mentioned"
+    r"|(?:you|they|someone|somebody|he|she)\s+(?:may\s+have\s+|might\s+have\s+|have\s+|had\s+|'ve\s+)?(?:read|seen|saw|heard|been\s+told|were\s+told|was\s+told))\b",
+    re.I,
+)
+# The agent's own follow-up plans ("I'll check back in 2 days") are not policy claims.
+_OWN_PLAN_RE = re.compile(
+    r"\b(?:i|we)\s*(?:will|'ll|shall|am going to|are going to)\s+(?:check|follow|get back|circle back|update you|reply|write|look)",
+    re.I,
+)
+# Function words of English: a reply in which they are rare is not in English.
+_ENGLISH = frozenset(
+    "the a an and or of to for in on at by with is are be was were it this that you your we our i my me us not no "
+    "can will have has do does please if as from so but all any there here what when which how".split()
+)
+# ... and of the languages customers most often write in instead (German, French, Spanish, Italian,
+# Portuguese, Dutch), leaving out words English shares.
+_FOREIGN = frozenset(
+    "der das und ist nicht ein eine ich sie wir ihr mit für auf dem den des zu le la les et est pas un une je vous "
+    "nous avec pour sur du au el los las y es que por para una su sus lo il di che gli sono della het een "
+    "niet met voor zijn wordt ik wij não você uma com para os seu sua".split()
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One thing a reply states: a value or a term, bound to the fact it is about.
+
+    `fact` is None for a value bound to nothing in scope. For a value,
+    `positive` is False when the segment negates it; for a term, `positive`
+    says whether the reply affirms the fact (a prohibition is affirmed by
+    stating the act negated). `plan` is the plan the segment names, if any.
+    `hedged` marks a value stated beside other values for the same fact.
+    """
+
+    fact: Fact | None
+    value: Quantity | None
+    text: str
+    positive: bool
+    plan: str | None = None
+    hedged: bool = False
+    start: int = 0  # where the claim starts in the cleaned reply
+
+
+@dataclass
+class Segment:
+    text: str
+    words: list[str]  # stems, in order
+    raw: list[str]  # the words as written (after `plain`), in order
+    start: int  # offset in the cleaned reply
+    end: int
+    sentence: int
+    negated: bool
+    reported: bool
+    plan: str | None
+    negations: tuple[int, ...] = ()  # word positions of the negations
+    joined_by: str = ""  # the separator before the segment: ",", ":", "and", ...
+    aspects: frozenset[int] = frozenset()  # negations that only mark time ("any more"): they deny alone, not twice
+    until: int | None = None  # position of "until"/"unless"/"before": a negation before it frames a time, it does not reach past it
+    conditional: bool = False  # "if the invoice is still unpaid 21 days after ...": a rule's condition, not a denial
+    hits: dict = field(default_factory=dict)  # cue hits per fact pool, found once (`_CueIndex.hits`)
+
+    def negates(self, position: int, before: int = 6, after: int = 4) -> bool:
+        """Whether the negations near the word at `position` (not cut off by "until") deny it: an
+        odd number of them ("never stops ... without half a year of warning" affirms)."""
+        if self.conditional:
+            return False
+        near = [n for n in self.negations if position - before <= n <= position + after
+                and not (self.until is not None and n < self.until <= position)]
+        core = sum(1 for n in near if n not in self.aspects)
+        return core % 2 == 1 if core else bool(near)
+
+
+def clean(text: str) -> str:
+    """The reply with markup removed and list bullets turned into sentences of their own."""
+    return _BULLET_RE.sub("\n", _MARKUP_RE.sub("", text))
+
+
+def unquoted(text: str) -> str:
+    """The text without its quotations: a quotation names words, it does not do what they say
+    ('use the subject "2FA reset"')."""
+    return _QUOTED_RE.sub(" ", text)
+
+
+def is_english(text: str) -> bool:
+    """False when the function words of other languages outnumber those of English."""
+    words = tokens(text)
+    foreign = sum(w in _FOREIGN for w in words)
+    return foreign < 3 or foreign <= sum(w in _ENGLISH for w in words)
+
+
+def read_claims(text: str, facts: Sequence[Fact], context: Sequence[Fact] = ()) -> list[Claim]:
+    """The claims `text` makes about `facts` (every plan's values of the facts the ticket is
+    about) and, where a segment clearly names one, about the `context` facts (the rest of the
+    current policy)."""
+    text = clean(text)
+    if not text.strip() or not is_english(text):
+        return []
+    parts, questions = segments(text)
+    claims = _value_claims(text, parts, questions, facts, context) + _term_claims(parts, questions, facts)
+    return _mark_hedges(claims, parts)
+
+
+# --- cutting ------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def segments(text: str) -> tuple[list[Segment], set[int]]:
+    """The segments of a cleaned reply, and the indices of the sentences that ask. Read once per
+    text: the claims and the forbidden promises of a reply are found in the same segments."""
+    found: list[Segment] = []
+    questions: set[int] = set()
+    sentence_index = 0
+    # Most replies report nobody and name no plan: look for either once, not in every segment.
+    flat = plain(text)
+    checks = (bool(_REPORTED_RE.search(flat)), bool(_PLAN_WORD_RE.search(text)))
+    for sentence_match in _split(_SENTENCE_RE, text):
+        sentence, offset = sentence_match
+        if not sentence.strip():
+            continue
+        if sentence.rstrip().endswith("?"):
+            questions.add(sentence_index)
+        heading_plan = None  # "Business: 3,000 requests per minute": the plan before a colon holds after it
+        previous_end = 0
+        for part, at in _split(_SEGMENT_RE, sentence):
+            if not part.strip():
+                continue
+            segment = _describe(part, offset + at, sentence_index, heading_plan, checks)
+            segment.joined_by = sentence[previous_end:at].strip().lower()
+            found.append(segment)
+            previous_end = at + len(part)
+            after = sentence[at + len(part):at + len(part) + 1]
+            heading_plan = segment.plan if after == ":" else None
+        sentence_index += 1
+    return found, questions
+
+
+def _split(pattern: re.Pattern, text: str) -> list[tuple[str, int]]:
+    parts, last = [], 0
+    for m in pattern.finditer(text):
+        parts.append((text[last:m.start()], last))
+        last = m.end()
+    parts.append((text[last:], last))
+    return parts
+
+
+def _describe(part: str, start: int, sentence: int, plan: str | None, checks: tuple[bool, bool]) -> Segment:
+    flat = plain(part)
+    raw = TOKEN_RE.findall(flat)
+    negations = tuple(i for i, w in enumerate(raw) if w in _NEGATION_START and _negates(raw, i))
+    may_report, may_name_plan = checks
+    plan_match = _PLAN_RE.search(part) if may_name_plan else None
+    if plan_match:
+        plan = (plan_match.group("cap") or plan_match.group("low")).lower()
+    until = next((i for i, w in enumerate(raw) if w in _FRAMES), None)
+    aspects = frozenset(i for i in negations if raw[i] in ("any", "anymore"))
+    return Segment(
+        text=part, words=[stem(w) for w in raw], raw=raw, start=start, end=start + len(part), sentence=sentence,
+        negated=bool(negations), reported=may_report and bool(_REPORTED_RE.search(flat)), plan=plan, negations=negations,
+        conditional=bool(_CONDITION_RE.match(part)), until=until, aspects=aspects,
+    )
+
+
+_FRAMES = frozenset({"until", "till", "unless", "before"})
+_PLAN_WORD_RE = re.compile(r"free|pro|business|enterprise", re.I)
+
+
+def _negates(words: list[str], i: int) -> bool:
+    """Whether the word at `i` negates: "not", "never", "no longer", "any more", "non-"; but
+    not a bound ("no more than 600", "not later than 30 days")."""
+    w = words[i]
+    following = words[i + 1:i + 3]
+    if w in ("no", "not") and len(following) == 2 and following[0] in _COMPARATIVES and following[1] == "than":
+        return False
+    if w == "not" and following[:1] == ["exceed"]:
+        return False
+    if w == "no" and following[:1] and following[0] in _NO_IDIOMS:
+        return False  # "no problem creating it", "no worries"
+    if w in _NEGATORS:
+        return True
+    return (w == "any" and following[:1] == ["more"]) or w == "anymore"
+
+
+_NEGATION_START = _NEGATORS | {"any", "anymore"}
+# "not answering within 10 seconds": the negation denies the action, not the time it is measured by.
+_NEGATED_ACTION_RE = re.compile(r"\b(?:not|never|without)\s+\w+ing\s+(?:\w+\s+){0,2}$")
+_NO_IDIOMS = frozenset({"problem", "problems", "worries", "worry", "issue", "issues", "trouble", "doubt", "hassle"})
+_COMPARATIVES = frozenset({"more", "later", "less", "fewer", "longer", "earlier", "sooner", "over"})
+_CONDITION_RE = re.compile(r"^\s*(?:if|unless|when|whenever|once|whether|in case)\b", re.I)
+
+
+# --- values -------------------------------------------------------------------------
+
+
+class _CueIndex:
+    """The cues of a set of facts by their first word, so a segment's hits are found in one pass
+    over its words, not one pass per cue (a reply is read against ~100 facts)."""
+
+    def __init__(self, facts: Sequence[Fact]):
+        self.facts = facts
+        self.by_first: dict[str, list[tuple[Fact, tuple[str, ...]]]] = {}
+        for fact in facts:
+            for cue in fact.about:
+                self.by_first.setdefault(cue[0], []).append((fact, cue))
+
+    def hits(self, segment: "Segment") -> dict[Fact, list[tuple[int, int]]]:
+        """Per fact, (position, length) of each of its cues in the segment: the first place each is found."""
+        memo = segment.hits.get(id(self))
+        if memo is not None:
+            return memo
+        found: dict[Fact, list[tuple[int, int]]] = {}
+        seen: set[tuple[int, tuple[str, ...]]] = set()
+        words = segment.words
+        for i, word in enumerate(words):
+            for fact, cue in self.by_first.get(word, ()):
+                if (id(fact), cue) in seen:
+                    continue
+                n = len(cue)
+                if n == 1 or tuple(words[i:i + n]) == cue:
+                    seen.add((id(fact), cue))
+                    found.setdefault(fact, []).append((i, n))
+        segment.hits[id(self)] = found
+        return found
+
+
+_INDEXES: dict[int, tuple[Sequence[Fact], _CueIndex]] = {}
+
+
+def _index(facts: Sequence[Fact]) -> _CueIndex:
+    """The cue index of a fact pool, built once per pool (pools are the cached scopes of tickets)."""
+    entry = _INDEXES.get(id(facts))
+    if entry is None or entry[0] is not facts:
+        if len(_INDEXES) > 4096:
+            _INDEXES.clear()
+        entry = _INDEXES[id(facts)] = (facts, _CueIndex(facts))
+    return entry[1]
+
+
+def _value_claims(
+    text: str, segments: list[Segment], questions: set[int], facts: Sequence[Fact], context: Sequence[Fact]
+) -> list[Claim]:
+    own_index, other_index = _index(facts), _index(context)
+    own = [f for f in facts if f.quantity is not None]
+    kinds = {f.quantity.kind for f in own}
+    if not own:
+        return []
+    claims = []
+    for q in extract_quantities(text):
+        segment = next((s for s in segments if s.start <= q.start < s.end), None)
+        if segment is None or segment.sentence in questions or segment.reported or _OWN_PLAN_RE.search(segment.text):
+            continue
+        position = _word_index(segment, q)
+        fact = _bind(q, position, segment, segments, own, own_index, other_index)
+        if q.kind not in kinds and (fact is None or fact not in own_index.hits(segment)):
+            continue  # an amount of a kind nothing asked about uses, not named as one: not a policy claim
+        if fact is None and (q.weak or q.kind == "money"):
+            continue  # "takes a minute", "$98.00 in total": not about a policy fact
+        negated = segment.negates(position) and not _NEGATED_ACTION_RE.search(plain(segment.text[: q.start - segment.start]))
+        claims.append(Claim(fact=fact, value=q, text=q.text, positive=not negated, plan=segment.plan, start=q.start))
+    return claims
+
+
+# A fact of another article is what a value is about only where its cues (weighed by the words
+# they hold) outweigh those of the ticket's own facts, and weigh at least two.
+_OWN_BONUS = 0.5
+_CONTEXT_MIN_WEIGHT = 2
+# A value may be bound to a fact of another kind (and so be wrong) only between these kinds:
+# "request a refund within 5-10 business days" states the window in the processing time's unit.
+_SWAPPABLE = frozenset({"duration", "business_days"})
+_SWAP_MIN_WEIGHT = 2
+
+
+def _candidates(q: Quantity, position: int, segment: Segment, own: _CueIndex, others: _CueIndex, same_kind_only: bool):
+    found = []
+    for bonus, index in ((_OWN_BONUS, own), (0.0, others)):
+        for fact, hits in index.hits(segment).items():
+            if fact.quantity is None:
+                continue
+            kind = fact.quantity.kind
+            if kind != q.kind and (same_kind_only or not bonus or not {kind, q.kind} <= _SWAPPABLE):
+                continue
+            if _excluded(fact, segment.raw):
+                continue
+            if kind != q.kind and sum(length for _, length in hits) < _SWAP_MIN_WEIGHT:
+                continue  # a value in another unit is about a fact only where the segment clearly names it
+            weight = sum(length for _, length in hits)
+            if not bonus and weight < _CONTEXT_MIN_WEIGHT:
+                continue
+            distance = min(abs(at - position) for at, _ in hits)
+            found.append(((weight + bonus, kind == q.kind, bool(bonus), -distance), fact))
+    return found
+
+
+def _bind(
+    q: Quantity, position: int, segment: Segment, segments: list[Segment], own: Sequence[Fact], own_index: _CueIndex,
+    other_index: _CueIndex,
+) -> Fact | None:
+    """The fact a stated amount is about: by cue words in its segment (a fact of the same kind
+    first), then in its sentence, then by being the only fact of its kind the ticket is about."""
+    candidates = _candidates(q, position, segment, own_index, other_index, same_kind_only=False)
+    same_kind = [c for c in candidates if c[1].quantity.kind == q.kind]
+    # Read charitably, as a reviewer does: of the facts the segment may be about, one whose value
+    # this is ("refunds are returned within 5-10 business days" on a refund question).
+    true_reading = [c for c in same_kind if q.same_as(c[1].quantity) and c[1] in own]
+    pool = true_reading or same_kind or candidates
+    if pool:
+        best = max(pool, key=lambda c: c[0])[1]
+        if best not in own and best.quantity.kind == q.kind:
+            # Another article's fact wins only where the value is not simply one of the ticket's own
+            # ("restore to any moment inside those 35 days" on an Enterprise backup question).
+            mine = next((f for f in own if f.quantity.kind == q.kind and q.same_as(f.quantity)), None)
+            if mine is not None:
+                return mine
+        return best
+    if q.weak:
+        return None  # "a minute", "a month": about something only where its own segment says so
+    # No cue in the segment: the best-cued fact of the same kind elsewhere in the sentence.
+    nearby = []
+    for other in segments:
+        if other.sentence == segment.sentence and other is not segment:
+            distance = abs(other.start - segment.start)
+            nearby += [((rank[0], -distance), fact) for rank, fact in _candidates(q, 0, other, own_index, other_index, True)]
+    true_reading = [c for c in nearby if q.same_as(c[1].quantity) and c[1] in own]
+    if true_reading or nearby:
+        return max(true_reading or nearby, key=lambda c: c[0])[1]
+    if q.kind == "money":
+        return None
+    same = {f.key: f for f in own if f.quantity.kind == q.kind}
+    if len(same) == 1 and not _excluded(next(iter(same.values())), segment.raw):
+        return next(iter(same.values()))
+    return next((f for f in own if f.quantity.kind == q.kind and q.same_as(f.quantity)), None)
+
+
+def _excluded(fact: Fact, words: list[str]) -> bool:
+    """Whether the words, as written, name something that rules the fact out ("annual" for the
+    monthly window; "monthly", not "months", for the annual one)."""
+    return any(tuple(words[i:i + len(cue)]) == cue for cue in fact.unlike for i in range(len(words) - len(cue) + 1))
+
+
+def _word_index(segment: Segment, q: Quantity) -> int:
+    offset = q.start - segment.start
+    return len(tokens(segment.text[: max(0, offset)]))
+
+
+# --- terms --------------------------------------------------------------------------
+
+
+def _term_claims(segments: list[Segment], questions: set[int], facts: Sequence[Fact]) -> list[Claim]:
+    term_facts = [f for f in facts if f.quantity is None and f.phrases]
+    if not term_facts:
+        return []
+    claims = []
+    by_sentence: dict[int, list[Segment]] = {}
+    for s in segments:
+        by_sentence.setdefault(s.sentence, []).append(s)
+    for index, parts in by_sentence.items():
+        if index in questions:
+            continue
+        words = [(w, k) for k, s in enumerate(parts) for w in s.words]
+        content = [(w, k) for w, k in words if w not in _STOP_STEMS and w not in _NEGATORS and w not in "$%@"]
+        present = {w for w, _ in words}
+        for fact in term_facts:
+            # Each phrasing that the sentence holds is a reading; the most specific one (most words) at
+            # each place is what the sentence says about the fact.
+            readings: dict[int, tuple[int, Claim]] = {}
+            for prohibition, phrase in fact.phrases:
+                if not set(phrase) <= present:
+                    continue
+                # A rule is a whole statement: its words close together, in order. A fact's words may
+                # spread over a sentence ("both the current owner and, once invited, the new owner").
+                spanned = _ordered_span(content, phrase, len(phrase) + 2) if fact.rule else _span(words, phrase, 3 * len(phrase) + 6)
+                if spanned is None:
+                    continue
+                first, last = spanned
+                touched = parts[list_start(parts, first):last + 1]
+                if any(s.reported for s in touched):
+                    continue
+                negated = any(_negates_phrase(s, phrase) for s in touched)
+                after = parts[last + 1] if last + 1 < len(parts) else None
+                before = parts[first - 1] if first > 0 and parts[first].joined_by == ":" else None
+                if any(s is not None and _BARE_REFUSAL_RE.match(s.text) for s in (after, before)):
+                    negated = not negated  # "a fresh database with the same name, but please don't"; "Please don't: ..."
+                plan = next((s.plan for s in touched if s.plan), None)
+                # A term claim is positive when it affirms the fact: a prohibition must be stated negated.
+                claim = Claim(
+                    fact=fact, value=None, text=" ".join(s.text.strip() for s in touched), positive=negated == prohibition,
+                    plan=plan, start=touched[0].start,
+                )
+                if claim.start not in readings or len(phrase) > readings[claim.start][0]:
+                    readings[claim.start] = (len(phrase), claim)
+            claims += [claim for _, claim in readings.values()]
+    return claims
+
+
+def _negates_phrase(segment: Segment, phrase: tuple[str, ...]) -> bool:
+    """Whether the negations in `segment` deny the phrase: those before its last word there
+    ("we can't lock the account", "overages aren't refundable"), not one after it ("invoices
+    older than a year are not shown there") nor past an "until"."""
+    if not segment.negations:
+        return False
+    matched = [i for i, w in enumerate(segment.words) if w in phrase]
+    if not matched:
+        return segment.negates(len(segment.words), before=len(segment.words), after=0)
+    first, last = matched[0], matched[-1]
+    return segment.negates(first, before=len(segment.words), after=last - first)
+
+
+_BARE_REFUSAL_RE = re.compile(r"^\s*(?:(?:but|and|so)\s+)?(?:please\s+)?(?:don't|do\s+not|never)\s*[.!:;]?\s*$", re.I)
+_STOP_STEMS = frozenset(stem(w) for w in STOPWORDS) | STOPWORDS
+_LIST_ITEM_WORDS = 3
+
+
+def list_start(parts: list[Segment], first: int) -> int:
+    """Where the statement holding segment `first` starts: a short segment after a comma is an
+    item of a list whose verb, and negation, came before it ("we don't take PayPal, cheques,
+    gift cards or crypto")."""
+    while first > 0 and parts[first].joined_by == "," and sum(w not in _STOP_STEMS for w in parts[first].words) <= _LIST_ITEM_WORDS:
+        first -= 1
+    return first
+
+
+def _ordered_span(words: list[tuple[str, int]], phrase: tuple[str, ...], limit: int) -> tuple[int, int] | None:
+    """Like `_span`, but the words must come in the phrase's order: a rule is a statement, and
+    "SSO is Enterprise only, you're on Pro" does not say "SSO is on the Pro plan"."""
+    for i, (w, _) in enumerate(words):
+        if w != phrase[0]:
+            continue
+        k, j = 1, i + 1
+        while k < len(phrase) and j < len(words) and j - i < limit:
+            if words[j][0] == phrase[k]:
+                k += 1
+            j += 1
+        if k == len(phrase):
+            return words[i][1], words[j - 1][1]
+    return None
+
+
+def _span(words: list[tuple[str, int]], phrase: tuple[str, ...], limit: int) -> tuple[int, int] | None:
+    """The first and last segment of the shortest window of `words` holding every stem of
+    `phrase`, if that window spans at most `limit` words."""
+    need = set(phrase)
+    best = None
+    for i, (w, _) in enumerate(words):
+        if w not in need:
+            continue
+        seen = set()
+        for j in range(i, len(words)):
+            if words[j][0] in need:
+                seen.add(words[j][0])
+            if seen == need:
+                if best is None or j - i < best[1] - best[0]:
+                    best = (i, j)
+                break
+    if best is None or best[1] - best[0] + 1 > limit:
+        return None
+    return words[best[0]][1], words[best[1]][1]
+
+
+# --- hedges -------------------------------------------------------------------------
+
+
+# "usually 24 hours, sometimes a bit longer", "4 hours in most cases, occasionally longer", "or so"
+_SOFTENER_RE = re.compile(
+    r"\b(?:sometimes|occasionally|at\s+times|now\s+and\s+then|a\s+bit|a\s+little|somewhat|even)\s+(?:a\s+(?:bit|little)\s+)?"
+    r"(?:longer|more|slower|later|less|shorter)\b|\bor\s+(?:so|longer)\b|\bgive\s+or\s+take\b"
+    r"|\b(?:can|may|might|could)\s+(?:also\s+)?(?:take|be|run)\s+(?:a\s+(?:bit|little)\s+|much\s+|even\s+)?(?:longer|more|slower)\b|\b(?:can|may|might|could)\s+take\s+up\s+to\b"
+    r"|\bsometimes\b[^.;]{0,40}\b(?:takes?|longer|more|later)\b|\b(?:if|when)\s+(?:we\s+are|we're|it\s+is|it's|things\s+are)\s+busy\b"
+    r"|\bat\s+busy\s+times\b",
+    re.I,
+)
+# Identifiers a term may be: an address, a console path. Another one beside it, joined by "or", is a hedge.
+_PATH_STEP = r"[A-Z][\w-]*(?:\s+[a-z][\w-]*){0,2}"
+_IDENTIFIER_RE = re.compile(rf"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|{_PATH_STEP}(?:\s*>\s*{_PATH_STEP})+")
+_DOUBT_RE = re.compile(r"\b(?:maybe|perhaps|possibly|probably)\b|\bnot\s+(?:entirely\s+)?sure\b", re.I)
+_ALTERNATIVE_RE = re.compile(r"\b(?:or|either|alternatively)\b", re.I)
+
+
+def _mark_hedges(claims: list[Claim], segments: list[Segment]) -> list[Claim]:
+    """Hedged claims: values of one kind for one fact that differ within one segment, or within one
+    list or range ("30, 60 or 600"; "30 to 60 days"), with no plan to tell them apart; a value in a
+    sentence that softens it ("sometimes a bit longer"); an address or console path beside another
+    one offered as an alternative ("phishing@... or security@..., either works")."""
+    sentences: dict[int, str] = {}
+    for s in segments:
+        sentences[s.sentence] = sentences.get(s.sentence, "") + " " + s.text
+    groups: dict[tuple, list[Claim]] = {}
+    hedged = set()
+    for claim in claims:
+        if claim.fact is None or not claim.positive:
+            continue
+        index = next((i for i, s in enumerate(segments) if s.start <= claim.start < s.end), 0)
+        sentence = sentences.get(segments[index].sentence, "") if segments else ""
+        local = claim.text if claim.value is None else segments[index].text
+        if claim.value is None:  # a list the term heads goes on after it: "Visa, Mastercard and maybe Discover"
+            for nxt in segments[index + 1:]:
+                items = sum(w not in _STOP_STEMS for w in nxt.words)
+                if nxt.sentence != segments[index].sentence or nxt.joined_by not in (",", "and", "or") or items > 4:
+                    break
+                local += " " + nxt.text
+        if _DOUBT_RE.search(local):
+            hedged.add(id(claim))
+        if claim.value is None:
+            if _IDENTIFIER_RE.search(claim.fact.value) and _offers_alternative(claim.fact, sentence):
+                hedged.add(id(claim))
+            continue
+        if _SOFTENER_RE.search(sentence):
+            hedged.add(id(claim))
+        where = ("list", segments[index].sentence) if claim.value.listed else ("segment", index)
+        groups.setdefault((where, claim.fact.key, claim.value.kind, claim.plan), []).append(claim)
+    for members in groups.values():
+        values: list[Quantity] = []
+        for claim in members:
+            if not any(claim.value.same_as(v) for v in values):
+                values.append(claim.value)
+        if len(values) > 1:
+            hedged.update(id(c) for c in members)
+    if not hedged:
+        return claims
+    return [Claim(c.fact, c.value, c.text, c.positive, c.plan, True, c.start) if id(c) in hedged else c for c in claims]
+
+
+def _offers_alternative(fact: Fact, sentence: str) -> bool:
+    """Whether `sentence` offers, beside the fact's address or path, another one as an alternative."""
+    if not _ALTERNATIVE_RE.search(sentence):
+        return False
+    for m in _IDENTIFIER_RE.finditer(sentence):
+        words = set(stems(m.group(0)))
+        if not any(set(phrase) <= words for _, phrase in fact.phrases):
+            return True
+    return False
