@@ -140,19 +140,19 @@ _WITHIN_THE_HOUR_RE = re.compile(r"\bwithin\s+the\s+hour\b", re.I)
 _WEEKS_ALIASES = {"fortnight": 20160}
 _FORTNIGHT_RE = re.compile(r"\b(?:a|one)\s+fortnight\b", re.I)
 
-# Cues: a part every match of the pattern above it contains (same flags, so the
-# same case folding). A text without the cue cannot match, and scanning for a
-# literal is far cheaper than trying a number at every word (tens of µs per
-# pattern on a 280-character reply), and most replies state no rate, size or
-# money. A text with the cue is scanned as before, so the result is unchanged.
-_BUSINESS_DAYS_CUE = re.compile(r"(?:business|working)[\s-]+day", re.I)
-_RATE_CUE = re.compile(r"(?:per|/|\ba|\ban|each|every)\s*(?:second|sec|s|minute|min|m|hour|hr|h|day)\b", re.I)
-_RPM_CUE = re.compile(r"rps|rpm|rph", re.I)
-_MONEY_CUE = re.compile(r"\$|usd|dollar", re.I)
-_PERCENT_CUE = re.compile(r"%|percent|per\s+cent", re.I)
-_SIZE_CUE = re.compile(r"kb|mb|gb|tb|kilobyte|megabyte|gigabyte|terabyte", re.I)
-_COUNT_CUE = re.compile(r"time|retr|attempt|tries|seat|bucket|user|object|per\s+project", re.I)
-# A duration's unit is preceded by a space or hyphen, or directly by a digit.
+# Cues: words every match of the pattern above it contains, looked for in the text
+# lower-cased (and folded as the patterns fold it). A text without any of them
+# cannot match, and a substring test is far cheaper than trying a number at every
+# word, or than a case-insensitive regex of alternatives; most replies state no
+# rate, size or money. A text with a cue is scanned as before: same result.
+_BUSINESS_DAYS_CUE = ("business", "working")
+_RATE_CUE = ("per", "/", " a ", " an ", "each", "every")
+_RPM_CUE = ("rps", "rpm", "rph")
+_MONEY_CUE = ("$", "usd", "dollar")
+_PERCENT_CUE = ("%", "percent", "per cent")
+_SIZE_CUE = ("kb", "mb", "gb", "tb", "byte")
+_HALF_CUE = ("half",)
+_COUNT_CUE = ("time", "retr", "attempt", "tries", "seat", "bucket", "user", "object", "project")
 _DURATION_CUE = re.compile(rf"(?:[\s-]|\d){_DURATION_UNIT}\b", re.I)
 
 
@@ -207,6 +207,7 @@ def extract_quantities(text: str) -> list[Quantity]:
     # linear in its length, not in the quantities found so far (a 4,000-character
     # reply listing 1,000 amounts would otherwise take a quadratic 0.1-0.3 s).
     taken = bytearray(len(text))
+    folded = text.translate(_ASCII_FOLD).lower()
 
     def free(m: re.Match) -> bool:
         return not any(taken[m.start():m.end()])
@@ -222,40 +223,40 @@ def extract_quantities(text: str) -> list[Quantity]:
             weak = False  # "within an hour", "up to a week": a stated amount after all
         found.append(Quantity(kind, value, m.group(0), m.start(), weak))
 
-    for m in _matches(_BUSINESS_DAYS_RE, _BUSINESS_DAYS_CUE, text):
+    for m in _matches(_BUSINESS_DAYS_RE, _BUSINESS_DAYS_CUE, text, folded):
         lo = parse_number(m.group("lo"))
         hi = parse_number(m.group("hi")) if m.group("hi") else lo
         add(m, "business_days", None if lo is None or hi is None else (lo, hi))
-    for m in _matches(_RATE_RE, _RATE_CUE, text):
+    for m in _matches(_RATE_RE, _RATE_CUE, text, folded):
         if not free(m):
             continue
         n = parse_number(m.group("n"))
         unit = _unit(m.group("unit"))
         unit = {"sec": "second", "s": "second", "min": "minute", "m": "minute", "hr": "hour", "h": "hour"}.get(unit, unit)
         add(m, "rate", None if n is None else n * _RATE_PER_MINUTE[unit], m.group("n"))
-    for m in _matches(_RPM_RE, _RPM_CUE, text):
+    for m in _matches(_RPM_RE, _RPM_CUE, text, folded):
         if free(m):
             n = parse_number(m.group("n"))
             per = {"rps": 60, "rpm": 1, "rph": 1 / 60}[_unit(m.group("unit"))]
             add(m, "rate", None if n is None else n * per)
-    for m in _matches(_MONEY_RE, _MONEY_CUE, text):
+    for m in _matches(_MONEY_RE, _MONEY_CUE, text, folded):
         if free(m):
             raw = m.group("a") or m.group("b") or m.group("c")
             amount = float(raw.replace(",", "")) if raw else parse_number(m.group("d"))
             add(m, "money", None if amount is None else round(amount * 100))
-    for m in _matches(_PERCENT_RE, _PERCENT_CUE, text):
+    for m in _matches(_PERCENT_RE, _PERCENT_CUE, text, folded):
         if free(m):
             add(m, "percent", parse_number(m.group("n")))
-    for m in _matches(_SIZE_RE, _SIZE_CUE, text):
+    for m in _matches(_SIZE_RE, _SIZE_CUE, text, folded):
         if free(m):
             n = parse_number(m.group("n"))
             unit = _unit(m.group("unit")).rstrip("s")
             unit = _SIZE_ALIASES.get(unit, unit)
             add(m, "size", None if n is None else n * _SIZE_MB[unit], m.group("n"))
-    for m in _matches(_COUNT_RE, _COUNT_CUE, text):
+    for m in _matches(_COUNT_RE, _COUNT_CUE, text, folded):
         if free(m):
             add(m, "count", parse_number(m.group("n")), m.group("n"))
-    for m in _HALF_RE.finditer(text):
+    for m in _matches(_HALF_RE, _HALF_CUE, text, folded):
         if free(m):
             if m.group("unit2"):
                 add(m, "duration", 0.5 * _DURATION_MINUTES[_duration_unit(m.group("unit2"))])
@@ -268,7 +269,7 @@ def extract_quantities(text: str) -> list[Quantity]:
     for m in _FORTNIGHT_RE.finditer(text):
         if free(m):
             add(m, "duration", float(_WEEKS_ALIASES["fortnight"]))
-    for m in _matches(_DURATION_RE, _DURATION_CUE, text):
+    for m in _DURATION_RE.finditer(text) if _DURATION_CUE.search(text) else ():
         if free(m):
             n = parse_number(m.group("n"))
             unit = _duration_unit(m.group("unit"))
@@ -320,9 +321,10 @@ def _with_listed_values(text: str, found: list[Quantity], taken: bytearray) -> l
     return out
 
 
-def _matches(pattern: re.Pattern, cue: re.Pattern, text: str):
-    """`pattern.finditer(text)`, or nothing at once when `text` lacks the pattern's cue."""
-    return pattern.finditer(text) if cue.search(text) else ()
+def _matches(pattern: re.Pattern, cue: tuple[str, ...], text: str, folded: str):
+    """`pattern.finditer(text)`, or nothing at once when `folded` (the text lower-cased and
+    folded) holds none of the pattern's cue words."""
+    return pattern.finditer(text) if any(c in folded for c in cue) else ()
 
 
 # --- terms -------------------------------------------------------------------

@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Sequence
 
 from ..domain.facts import Fact, Quantity, extract_quantities
-from ..domain.words import STOPWORDS, TOKEN_RE, plain, stem, stems, tokens
+from ..domain.words import STOPWORDS, plain, stem, stems, tokens
 
 PLANS = ("free", "pro", "business", "enterprise")
 
@@ -172,10 +172,8 @@ def segments(text: str) -> tuple[list[Segment], set[int]]:
     questions: set[int] = set()
     sentence_index = 0
     # Most replies report nobody and name no plan: look for either once, not in every segment.
-    flat = plain(text)
-    checks = (bool(_REPORTED_RE.search(flat)), bool(_PLAN_WORD_RE.search(text)))
-    for sentence_match in _split(_SENTENCE_RE, text):
-        sentence, offset = sentence_match
+    checks = (bool(_REPORTED_RE.search(plain(text))), bool(_PLAN_WORD_RE.search(text)))
+    for sentence, offset in _split(_SENTENCE_RE, text):
         if not sentence.strip():
             continue
         if sentence.rstrip().endswith("?"):
@@ -185,7 +183,7 @@ def segments(text: str) -> tuple[list[Segment], set[int]]:
         for part, at in _split(_SEGMENT_RE, sentence):
             if not part.strip():
                 continue
-            segment = _describe(part, offset + at, sentence_index, heading_plan, checks)
+            segment = _describe(part, offset + at, sentence_index, heading_plan, checks, tokens(part))
             segment.joined_by = sentence[previous_end:at].strip().lower()
             found.append(segment)
             previous_end = at + len(part)
@@ -204,9 +202,7 @@ def _split(pattern: re.Pattern, text: str) -> list[tuple[str, int]]:
     return parts
 
 
-def _describe(part: str, start: int, sentence: int, plan: str | None, checks: tuple[bool, bool]) -> Segment:
-    flat = plain(part)
-    raw = TOKEN_RE.findall(flat)
+def _describe(part: str, start: int, sentence: int, plan: str | None, checks: tuple[bool, bool], raw: list[str]) -> Segment:
     negations = tuple(i for i, w in enumerate(raw) if w in _NEGATION_START and _negates(raw, i))
     may_report, may_name_plan = checks
     plan_match = _PLAN_RE.search(part) if may_name_plan else None
@@ -216,7 +212,7 @@ def _describe(part: str, start: int, sentence: int, plan: str | None, checks: tu
     aspects = frozenset(i for i in negations if raw[i] in ("any", "anymore"))
     return Segment(
         text=part, words=[stem(w) for w in raw], raw=raw, start=start, end=start + len(part), sentence=sentence,
-        negated=bool(negations), reported=may_report and bool(_REPORTED_RE.search(flat)), plan=plan, negations=negations,
+        negated=bool(negations), reported=may_report and bool(_REPORTED_RE.search(plain(part))), plan=plan, negations=negations,
         conditional=bool(_CONDITION_RE.match(part)), until=until, aspects=aspects,
     )
 
