@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from ..domain.words import plain, stems
@@ -49,6 +49,11 @@ class Act:
     exceptions: tuple[tuple[str, ...], ...]
     unless: tuple[tuple[str, ...], ...]
     alone: tuple[tuple[str, ...], ...] = ()  # phrases that commit to the act with no object named
+
+    @cached_property
+    def firsts(self) -> frozenset[str]:
+        """The first words of the act's verbs and stand-alone phrases."""
+        return frozenset(v[0] for v in self.verbs + self.alone)
 
 
 @lru_cache(maxsize=1)
@@ -94,6 +99,8 @@ def promises(text: str, act_id: str, about: tuple[str, ...] = ()) -> bool:
         if waits:
             continue
         for k, part in enumerate(sentence):
+            if not act.firsts.intersection(part.words):
+                continue  # no verb of the act starts here: the cheap test first
             head = sentence[list_start(sentence, k)]  # "we cannot change the login email, process any refund"
             if part.negated or head.negated or _CONDITION_RE.match(part.text) or _CUSTOMER_MOVE_RE.search(plain(part.text)):
                 continue
