@@ -2,6 +2,7 @@
 
     python benchmarks/grader_fidelity.py            # rates overall, per family and per phenomenon
     python benchmarks/grader_fidelity.py --show     # also every misjudged reply with its grade's notes
+    python benchmarks/grader_fidelity.py --folder DIR   # a batch of new labelled files, before they join the set
 
 False negative: a reply labelled correct that scores below 0.9. False positive: a reply labelled
 wrong that keeps more than half of the reply credit. No model, no network: the grader is pure.
@@ -26,8 +27,9 @@ def rate(bad: int, total: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--show", action="store_true", help="print every misjudged reply")
+    parser.add_argument("--folder", help="grade the labelled files in this folder instead (a held-out batch)")
     args = parser.parse_args(argv)
-    cases = load_cases()
+    cases = load_cases(Path(args.folder)) if args.folder else load_cases()
     rows = [(case, grade(case)) for case in cases]
     by_family: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # fn, correct, fp, wrong
     by_phenomenon: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])

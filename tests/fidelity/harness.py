@@ -42,9 +42,9 @@ class Case:
     article: str
 
 
-def load_cases() -> list[Case]:
+def load_cases(folder: Path = FOLDER) -> list[Case]:
     cases = []
-    for path in sorted(FOLDER.glob("*.yaml")):
+    for path in sorted(Path(folder).glob("*.yaml")):
         raw = parse_yaml(path.read_text(encoding="utf-8"))
         ticket = raw["ticket"]
         for c in raw["cases"]:
