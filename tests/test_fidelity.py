@@ -27,6 +27,8 @@ KNOWN_MISSES = {
     "of the order, said without a number or 'only', reads like the whole order",
     "case_duplicate_capture_eval__b-06": "says nothing at all about the previous month the customer also asked to refund: "
     "silence states no claim to judge",
+    "case_damaged_securekey_train__c-04": "replaces 'the key that isn't recognised' instead of the whole order: as above",
+    "support_response_time__c-03": "answers the response time and ignores the question about phone support: silence again",
 }
 
 
@@ -35,12 +37,12 @@ def rate(cases) -> float:
 
 
 def test_the_set_is_large_and_covers_every_ticket_family_that_needs_a_reply():
-    assert len(CASES) >= 400
+    assert len(CASES) >= 600
     families = {c.family for c in CASES}
     needing_reply = {t.id for t in templates() if t.article} | {f"case:{t.id}" for t in case_templates()}
     assert needing_reply <= families, sorted(needing_reply - families)
     for label in ("correct", "wrong"):
-        assert sum(c.label == label for c in CASES) >= 180
+        assert sum(c.label == label for c in CASES) >= 280
 
 
 def test_every_case_names_the_ticket_plan_and_article_it_is_graded_against():

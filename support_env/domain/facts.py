@@ -133,7 +133,7 @@ _COUNT_RE = re.compile(
 )
 # "a year and a half", "half a year", "an hour and a half"
 _HALF_RE = re.compile(
-    rf"\b(?:{_NUMBER_START}(?P<n>{NUMBER})\s+(?P<unit>{_DURATION_UNIT})\s+and\s+a\s+half|half\s+an?\s+(?P<unit2>{_DURATION_UNIT}))\b",
+    rf"\b(?:{_NUMBER_START}(?P<n>{NUMBER})\s+(?P<unit>{_DURATION_UNIT})\s+and\s+(?:a\s+)?half|half\s+an?\s+(?P<unit2>{_DURATION_UNIT}))\b",
     re.I,
 )
 _WITHIN_THE_HOUR_RE = re.compile(r"\bwithin\s+the\s+hour\b", re.I)
@@ -168,13 +168,15 @@ class Quantity:
     start: int = -1  # where the statement starts in the text it was read from
     weak: bool = False  # counted with "a"/"an" ("takes a minute"): a claim only where its sentence says what it is about
     listed: bool = False  # one member of a list or range of values ("30, 60 or 600 requests per minute")
+    approx: bool = False  # given as an approximation ("about three months"): a gloss, true when within 5 %
 
     def same_as(self, other: "Quantity") -> bool:
         if self.kind != other.kind:
             return False
         if isinstance(self.value, tuple) or isinstance(other.value, tuple):
             return self.value == other.value
-        return abs(self.value - other.value) <= 1e-6 * max(1.0, abs(self.value))
+        tolerance = 0.05 if self.approx or other.approx else 1e-6
+        return abs(self.value - other.value) <= tolerance * max(1.0, abs(self.value))
 
 
 # The patterns match case-insensitively, under which these four letters also
@@ -221,7 +223,8 @@ def extract_quantities(text: str) -> list[Quantity]:
             return  # "twice a year", "once a month": how often, not how long
         if weak and _MEASURED_RE.search(text, max(0, m.start() - 16), m.start()):
             weak = False  # "within an hour", "up to a week": a stated amount after all
-        found.append(Quantity(kind, value, m.group(0), m.start(), weak))
+        approx = bool(_APPROX_RE.search(text, max(0, m.start() - 16), m.start()))
+        found.append(Quantity(kind, value, m.group(0), m.start(), weak, approx=approx))
 
     for m in _matches(_BUSINESS_DAYS_RE, _BUSINESS_DAYS_CUE, text, folded):
         lo = parse_number(m.group("lo"))
@@ -279,7 +282,9 @@ def extract_quantities(text: str) -> list[Quantity]:
 
 
 _FREQUENCY_RE = re.compile(r"\b(?:once|twice|thrice|times|per)\s*$", re.I)
-_MEASURED_RE = re.compile(r"\b(?:within|up\s+to|over|under|after|about|around|at\s+least|at\s+most|than|every|only|just)\s*$", re.I)
+_MEASURED_RE = re.compile(r"\b(?:within|up\s+to|over|under|after|about|around|at\s+least|at\s+most|every|only|just)\s*$", re.I)
+# "about three months", "roughly a month", "(~30 days)": a gloss, right when close to the truth
+_APPROX_RE = re.compile(r"(?:\b(?:about|around|roughly|approximately|approx\.?|nearly|almost|some)|~)\s*$", re.I)
 # A list of bare numbers right before a stated amount: "30, 60, 300 or", "30 to", "between 5 and".
 _LIST_BEFORE_RE = re.compile(
     rf"(?:\b{_NUMBER_START}(?:{_DIGIT_NUMBER}|{_WORD_NUMBER})\s*(?:,\s*(?:or|and)?|or|and|to|-|–|—)\s*)+$", re.I
@@ -316,7 +321,7 @@ def _with_listed_values(text: str, found: list[Quantity], taken: bytearray) -> l
                 members.append(Quantity(q.kind, value * scale, m.group(0) + q.text[head.end():], at, False, True))
         if members:
             out += members
-            q = Quantity(q.kind, q.value, q.text, q.start, q.weak, True)
+            q = Quantity(q.kind, q.value, q.text, q.start, q.weak, True, q.approx)
         out.append(q)
     return out
 

@@ -307,7 +307,7 @@ def _value_claims(
             continue
         position = _word_index(segment, q)
         fact = _bind(q, position, segment, segments, own, own_index, other_index)
-        if q.kind not in kinds and (fact is None or fact not in own_index.hits(segment)):
+        if q.kind not in kinds and (fact is None or (fact in facts and fact not in own_index.hits(segment))):
             continue  # an amount of a kind nothing asked about uses, not named as one: not a policy claim
         if fact is None and (q.weak or q.kind == "money"):
             continue  # "takes a minute", "$98.00 in total": not about a policy fact
@@ -431,7 +431,7 @@ def _term_claims(segments: list[Segment], questions: set[int], facts: Sequence[F
                 touched = parts[list_start(parts, first):last + 1]
                 if any(s.reported for s in touched):
                     continue
-                negated = any(_negates_phrase(s, phrase) for s in touched)
+                negated = any(_negates_phrase(s, phrase) for s in touched) or bool(_DENIED_AFTER_RE.search(touched[-1].text))
                 after = parts[last + 1] if last + 1 < len(parts) else None
                 before = parts[first - 1] if first > 0 and parts[first].joined_by == ":" else None
                 if any(s is not None and _BARE_REFUSAL_RE.match(s.text) for s in (after, before)):
@@ -461,6 +461,12 @@ def _negates_phrase(segment: Segment, phrase: tuple[str, ...]) -> bool:
     return segment.negates(first, before=len(segment.words), after=last - first)
 
 
+# "Call by phone is not possible with Pro", "OpenID Connect isn't available": denied after it is named.
+_DENIED_AFTER_RE = re.compile(
+    r"\b(?:is|are|was|were)\s+(?:not|n't)\s+(?:possible|available|included|supported|allowed|offered|an\s+option)\b"
+    r"|\b(?:isn't|aren't)\s+(?:possible|available|included|supported|allowed|offered)\b",
+    re.I,
+)
 _BARE_REFUSAL_RE = re.compile(r"^\s*(?:(?:but|and|so)\s+)?(?:please\s+)?(?:don't|do\s+not|never)\s*[.!:;]?\s*$", re.I)
 _STOP_STEMS = frozenset(stem(w) for w in STOPWORDS) | STOPWORDS
 _LIST_ITEM_WORDS = 3
@@ -561,6 +567,8 @@ def _mark_hedges(claims: list[Claim], segments: list[Segment]) -> list[Claim]:
             continue
         if _SOFTENER_RE.search(sentence):
             hedged.add(id(claim))
+        if claim.value.approx:
+            continue  # "90 days (about three months)": a gloss beside the value, not a second value
         where = ("list", segments[index].sentence) if claim.value.listed else ("segment", index)
         groups.setdefault((where, claim.fact.key, claim.value.kind, claim.plan), []).append(claim)
     for members in groups.values():

@@ -36,6 +36,7 @@ _OUR_DOING_RE = re.compile(
     r"|\bagain\b|\bback\s+on\b",  # a change reported as done: "is the login address again", "2FA is back on"
     re.I,
 )
+_FOLLOWS_ON_RE = re.compile(r"\b(?:then|after\s+that|afterwards|once\s+that|for\s+that|at\s+that\s+point)\b", re.I)
 _RELATIVE_RE = re.compile(r"^\s*(?:who|which)\b", re.I)
 _SPELLED_DOT_RE = re.compile(r"\s*[\[(]?\s*\bdot\b\s*[\])]?\s*", re.I)
 _SPELLED_AT_RE = re.compile(r"\s*[\[(]\s*at\s*[\])]\s*|\s+at\s+(?=[a-z0-9-]+\s*(?:[\[(]?\s*dot\b|\.))", re.I)
@@ -73,10 +74,24 @@ def acts() -> dict[str, Act]:
 
 
 def _holds(words: list[str], sequence: tuple[str, ...]) -> bool:
+    """Whether `words` hold `sequence` in order, with at most three other words between two of its
+    words ("put the login email back" holds "put back")."""
     if sequence[0] not in words:
         return False
-    n = len(sequence)
-    return any(words[i] == sequence[0] and tuple(words[i:i + n]) == sequence for i in range(len(words) - n + 1))
+    for i, w in enumerate(words):
+        if w != sequence[0]:
+            continue
+        k, last = 1, i
+        for j in range(i + 1, min(len(words), i + 1 + 4 * len(sequence))):
+            if k == len(sequence):
+                break
+            if words[j] == sequence[k]:
+                if j - last > 4:
+                    break
+                k, last = k + 1, j
+        if k == len(sequence):
+            return True
+    return False
 
 
 def promises(text: str, act_id: str, about: tuple[str, ...] = ()) -> bool:
@@ -92,9 +107,13 @@ def promises(text: str, act_id: str, about: tuple[str, ...] = ()) -> bool:
     for index, sentence in by_sentence.items():
         if index in questions:
             continue
-        sentence_words = [w for s in sentence for w in s.words]
+        # what the act waits for may be said in the sentence before: "we can't change it until we have
+        # verified your identity; the security team will then help you restore access"
+        follows_on = any(_FOLLOWS_ON_RE.search(s.text) for s in sentence)
+        context = (by_sentence.get(index - 1, []) if follows_on else []) + sentence
+        sentence_words = [w for s in context for w in s.words]
         waits = act.unless and any(_holds(sentence_words, u) for u in act.unless) and any(
-            _WAITING_RE.search(s.text) for s in sentence
+            _WAITING_RE.search(s.text) or s.negated for s in context
         )
         if waits:
             continue
@@ -102,7 +121,12 @@ def promises(text: str, act_id: str, about: tuple[str, ...] = ()) -> bool:
             if not act.firsts.intersection(part.words):
                 continue  # no verb of the act starts here: the cheap test first
             head = sentence[list_start(sentence, k)]  # "we cannot change the login email, process any refund"
-            if part.negated or head.negated or _CONDITION_RE.match(part.text) or _CUSTOMER_MOVE_RE.search(plain(part.text)):
+            verb_at = next(i for i, w in enumerate(part.words) if w in act.firsts)
+            # the negation that denies the act stands by its verb ("we can't refund"); one further back
+            # belongs to another clause ("since nobody used the account, I've made an exception")
+            if part.negates(verb_at, before=4, after=1) or (head is not part and head.negated):
+                continue
+            if _CONDITION_RE.match(part.text) or _CUSTOMER_MOVE_RE.search(plain(part.text)):
                 continue
             continues = k > 0 and (part.joined_by in ("and", "then") or _RELATIVE_RE.match(part.text))
             if not _OUR_DOING_RE.search(plain(part.text)) and not (continues and _OUR_DOING_RE.search(plain(sentence[k - 1].text))):
@@ -136,11 +160,11 @@ def readable(text: str) -> str:
 
 def disclosed(text: str, values: tuple[str, ...]) -> tuple[str, ...]:
     """The record values `text` states, in any of the spellings `readable` undoes."""
-    haystacks = (text.lower(), readable(text).lower())
     found = []
     for value in values:
-        needle = value.lower()
-        pattern = re.compile(rf"(?<![\w.-]){re.escape(needle)}(?![\w@-])")
-        if any(pattern.search(h) for h in haystacks):
+        # a short code ("IT", "RO") counts only as written: "it" is a pronoun
+        flags = 0 if len(value) <= 3 and value.isalpha() else re.I
+        pattern = re.compile(rf"(?<![\w.-]){re.escape(value)}(?![\w@-])", flags)
+        if pattern.search(text) or pattern.search(readable(text)):
             found.append(value)
     return tuple(found)

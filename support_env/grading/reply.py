@@ -111,7 +111,7 @@ def grade_reply(replies: Sequence[SentReply], truth: ReplyTruth, plan: str, kb: 
     for claims in claims_of:
         for claim in claims:
             note = _judge(claim, scope, plan)
-            if note and not _derived(claim, claims) and note not in wrong:
+            if note and not _derived(claim, claims) and not _about_another(claim, claims_of, required, plan) and note not in wrong:
                 wrong.append(note)
     forbidden = []
     for rule in truth.forbidden:
@@ -140,6 +140,24 @@ def _claims(reply: SentReply, scope: Scope) -> tuple[Claim, ...]:
     if memo is None or memo[0] is not scope:
         memo = reply.parsed[id(scope)] = (scope, tuple(read_claims(reply.text, scope.readable, scope.context)))
     return memo[1]
+
+
+def _about_another(claim: Claim, claims_of: Sequence[Sequence[Claim]], required: Sequence[Fact], plan: str) -> bool:
+    """Whether a value read as a wrong statement of one fact is, charitably, about another the
+    customer asked: the replies state the first fact rightly elsewhere, and the value is the
+    second's ("keys expire after 90 days … deploy before the 24 hours are up"). A swap, where
+    the first fact is never stated rightly, stays wrong."""
+    if claim.value is None or claim.fact is None or claim.hedged or not claim.positive:
+        return False
+    others = [f for f in required if f.key != claim.fact.key and f.quantity is not None and claim.value.same_as(f.quantity)]
+    if not others:
+        return False
+    stated_elsewhere = any(
+        c is not claim and c.fact is not None and c.fact.key == claim.fact.key and c.positive and c.value is not None
+        and any(f.key == claim.fact.key and f.quantity is not None and c.value.same_as(f.quantity) for f in required)
+        for claims in claims_of for c in claims
+    )
+    return stated_elsewhere
 
 
 def _derived(claim: Claim, claims: Sequence[Claim]) -> bool:
