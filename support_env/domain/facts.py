@@ -1,13 +1,13 @@
-"""Facts: the checkable claims a support reply makes.
+"""Facts: the checkable values of policy, and amounts as text states them.
 
 A policy value such as "14 days" or "600 requests per minute" is reduced to a
 `Quantity` (a kind plus a canonical value) so that "14 days", "fourteen days",
-"two weeks" and "a 14-day window" are one fact. Replies are graded on the
-quantities they state, not on the words around them, which is what makes
-keyword stuffing useless: every extra number is a claim that can be wrong.
+"two weeks", "a fortnight" and "a 14-day window" are one value.
+`extract_quantities` finds every amount a text states, with where it stands;
+`grading/claims.py` binds each to the fact it is about.
 
-Values that are not quantities (console paths, procedures) are `term` facts,
-matched on normalised text against the value and its listed synonyms.
+Values that are not quantities (console paths, procedures, rules) are term
+facts, recognised by the content words of the value and its synonyms.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 from .words import STOPWORDS, stem, stems, tokens
 
@@ -332,18 +331,7 @@ def _matches(pattern: re.Pattern, cue: tuple[str, ...], text: str, folded: str):
     return pattern.finditer(text) if any(c in folded for c in cue) else ()
 
 
-# --- terms -------------------------------------------------------------------
-
-def normalise_text(text: str) -> str:
-    """Lower-case, and fold every run of punctuation and space into one space,
-    so "Console > Billing > Invoices" and "console → billing → invoices" match."""
-    text = _FULL_STOP_RE.sub(" ", text.lower())  # a full stop, not the dot in an address
-    return " " + _NOT_WORD_RE.sub(" ", text).strip() + " "
-
-
-_FULL_STOP_RE = re.compile(r"\.(?![a-z0-9])")
-_NOT_WORD_RE = re.compile(r"[^a-z0-9@.]+")
-
+# --- facts -------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Fact:
