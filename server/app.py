@@ -9,59 +9,77 @@ Configuration (environment variables):
   SUPPORT_ENV_WS_DEFLATE    compress /ws messages when the client offers permessage-deflate
                             (default false: compression costs more server CPU per step than the
                             rest of the transport; true sends ~1/4 of the bytes, for slow links)
+Each may also come from a `.env` file in the working directory; a variable already set wins.
+A value that cannot be used stops start-up with one line naming it (server/settings.py).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
+from dotenv import load_dotenv
+
+load_dotenv(".env")  # before the imports below: some of them read settings as they load
+
+import support_env  # noqa: F401  first: it loads OpenEnv without its Gradio web UI (see support_env/__init__.py)
 from openenv.core.env_server.http_server import create_app
 from openenv.core.env_server.types import ConcurrencyConfig
 
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit, max_body_bytes_from_env
 from server.mcp_routes import install_mcp_routes
-from server.sessions import SessionStore, install_session_routes
-from server.settings import positive_number, switch
-from server.web import TAB_NAME, build_playground
-from server.web_guard import disable_playground_if_unwritable
+from server.sessions import SessionStore, install_session_routes, install_task_api_errors
+from server.settings import host, port, positive_number, stop_on_bad_setting, switch
+from server.web_guard import ENABLED_VALUES, disable_playground_if_unwritable
 from support_env.environment import SupportEnvironment
-from support_env.models import SupportAction, SupportObservation
+from support_env.models import SupportAction, SupportObservation, SupportState
 from support_env.access.preload import preload
 from support_env.access.mcp_tools import SupportToolEnvironment
 
 disable_playground_if_unwritable()
-MAX_SESSIONS = positive_number("SUPPORT_ENV_MAX_SESSIONS", 256, "sessions")
-SESSION_TTL_S = positive_number("SUPPORT_ENV_SESSION_TTL", 1800.0, "seconds", float)
-WS_DEFLATE = switch("SUPPORT_ENV_WS_DEFLATE", False)
+with stop_on_bad_setting():  # one line naming the setting, not a traceback
+    MAX_SESSIONS = positive_number("SUPPORT_ENV_MAX_SESSIONS", 256, "sessions")
+    SESSION_TTL_S = positive_number("SUPPORT_ENV_SESSION_TTL", 1800.0, "seconds", float)
+    WS_DEFLATE = switch("SUPPORT_ENV_WS_DEFLATE", False)
+    MAX_BODY_BYTES = max_body_bytes_from_env()
 preload()  # data files, KB index and MCP tools, before the first client rather than during its request
+
+
+def playground_options() -> dict[str, Any]:
+    """create_app's arguments for the /web playground, read only when it is on
+    (ENABLE_WEB_INTERFACE, as OpenEnv reads it): Gradio takes seconds to import,
+    so a server without the playground never imports it."""
+    if os.environ.get("ENABLE_WEB_INTERFACE", "false").lower() not in ENABLED_VALUES:
+        return {}
+    from server.web import TAB_NAME, build_playground
+
+    return {"gradio_builder": build_playground, "custom_tab_name": TAB_NAME, "custom_tab_primary": True}
+
 
 app = create_app(
     SupportToolEnvironment,  # SupportEnvironment plus its actions as MCP tools (/mcp, /ws "mcp")
     SupportAction,
     SupportObservation,
-    env_name="support_env",
-    gradio_builder=build_playground,  # the /web playground (ENABLE_WEB_INTERFACE=true)
-    custom_tab_name=TAB_NAME,
-    custom_tab_primary=True,
+    env_name="support_env",  # also the prefix of OpenEnv's Task API routes: /support_env/splits, ...
     concurrency_config=ConcurrencyConfig(max_concurrent_envs=MAX_SESSIONS, session_timeout=SESSION_TTL_S),
+    state_cls=SupportState,
+    **playground_options(),
 )
 app.title = "support_env"
 install_session_routes(app, SessionStore(SupportEnvironment, MAX_SESSIONS, SESSION_TTL_S))
 install_error_handlers(app)
+install_task_api_errors(app)
 install_mcp_routes(app)
-app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes_from_env())  # 413 beyond SUPPORT_ENV_MAX_BODY_BYTES
+app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)  # 413 beyond SUPPORT_ENV_MAX_BODY_BYTES
 
 
 def main() -> None:
     import uvicorn
 
-    uvicorn.run(
-        app,
-        host=os.environ.get("HOST", "0.0.0.0"),
-        port=int(os.environ.get("PORT", "7860")),
-        ws_per_message_deflate=WS_DEFLATE,
-    )
+    with stop_on_bad_setting():
+        listen_host, listen_port = host("HOST", "0.0.0.0"), port("PORT", 7860)
+    uvicorn.run(app, host=listen_host, port=listen_port, ws_per_message_deflate=WS_DEFLATE)
 
 
 if __name__ == "__main__":

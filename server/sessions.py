@@ -5,7 +5,9 @@ episode cannot span two HTTP calls. These routes replace them: `/reset`
 returns an `episode_id`, later calls name it, and a call without one uses the
 default session (the last reset made without an id), so `curl /reset` then
 `curl /step` works. Sessions are in memory, capped, and expire when idle.
-`/ws` keeps OpenEnv's per-connection sessions.
+`/ws` keeps OpenEnv's per-connection sessions. `/reset` also takes OpenEnv's
+Task API selection (`split`, `index`), and an unknown split on the Task API
+routes is a 400 (`install_task_api_errors`).
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Optional
 
-from fastapi import Body, FastAPI, HTTPException, Query
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from openenv.core.env_server.serialization import serialize_observation
-from openenv.core.env_server.types import ResetResponse, SchemaResponse, StepResponse
+from openenv.core.env_server.types import SchemaResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.errors import sendable
 from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction, SupportObservation, SupportState
 from support_env.episodes.catalogue import TASK_IDS
+from support_env.episodes.tasks_api import UnknownSplitError
 
 EPISODE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 
@@ -36,8 +40,17 @@ class ResetRequest(BaseModel):
 
     task_id: Optional[str] = Field(default=None, description=f"Task to play: one of {', '.join(TASK_IDS)} (default easy_classify).")
     seed: Optional[int] = Field(default=None, ge=0, description="Seed: omit for the canonical episode; with one, a generated episode (same task, split and seed give the same episode).")
-    split: Optional[Literal["train", "eval"]] = Field(default=None, description="Template split for generated episodes (needs a seed; default train).")
+    split: Optional[Literal["canonical", "train", "eval"]] = Field(
+        default=None,
+        description="With a seed: the template split of the generated episode (train, the default, or eval). With an index: "
+        "the Task API split to pick from (canonical, the default, train or eval; see GET /support_env/splits).",
+    )
     queue_length: Optional[int] = Field(default=None, ge=1, le=10, description="Tickets in a generated queue (needs a seed; default: the task's).")
+    index: Optional[int] = Field(
+        default=None,
+        ge=0,
+        description="Task API: start task `index` of `split` (POST /support_env/task shows it); it chooses the task_id and seed.",
+    )
     episode_id: Optional[str] = Field(
         default=None,
         pattern=EPISODE_ID_PATTERN,
@@ -54,6 +67,42 @@ class StepRequest(BaseModel):
     episode_id: Optional[str] = Field(default=None, max_length=128, description="Session to act on; omit for the default session.")
     timeout_s: Optional[float] = Field(default=None, gt=0, description="Accepted for OpenEnv compatibility; steps never block.")
     request_id: Optional[str] = Field(default=None, max_length=255, description="Optional id echoed nowhere; for client-side tracing.")
+
+
+# /reset and /step answer in OpenEnv's wire format as openenv-core 0.3 defined it (the
+# same models, so /openapi.json is unchanged): openenv 0.10's added a top-level `metadata`.
+
+
+class ResetResponse(BaseModel):
+    """Response model for environment reset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    observation: dict[str, Any] = Field(description="Initial observation from the environment")
+    reward: Optional[float] = Field(default=None, description="Initial reward (typically None at reset)")
+    done: bool = Field(default=False, description="Whether episode is already done (typically False)")
+
+
+class StepResponse(BaseModel):
+    """Response model for environment step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    observation: dict[str, Any] = Field(description="Observation resulting from the action")
+    reward: Optional[float] = Field(default=None, description="Reward signal from the action")
+    done: bool = Field(default=False, description="Whether the episode has terminated")
+
+
+def wire_format(observation: SupportObservation) -> dict[str, Any]:
+    """An observation as /reset and /step send it: its fields under "observation",
+    with reward and done beside them. OpenEnv 0.10's serializer also sends the
+    base class's `metadata` (always empty here) twice; these answers keep the
+    shape they have always had."""
+    return {
+        "observation": observation.model_dump(exclude={"reward", "done", "metadata"}),
+        "reward": observation.reward,
+        "done": observation.done,
+    }
 
 
 class SessionCapacityReached(Exception):
@@ -168,20 +217,25 @@ def install_session_routes(app: FastAPI, store: SessionStore) -> None:
         tags=["Environment Control"],
         summary="Start an episode",
         responses={
-            400: {"description": "Unknown task_id (the message lists the valid ones) or arguments that do not fit together"},
+            400: {"description": "Unknown task_id (the message lists the valid ones), an index outside its split, or arguments that do not fit together"},
             503: {"description": "Session capacity reached; the message says when slots free up"},
         },
     )
     async def reset(request: ResetRequest = Body(default_factory=ResetRequest)) -> ResetResponse:
         try:
             observation = store.reset(
-                request.episode_id, task_id=request.task_id, seed=request.seed, split=request.split, queue_length=request.queue_length
+                request.episode_id,
+                task_id=request.task_id,
+                seed=request.seed,
+                split=request.split,
+                queue_length=request.queue_length,
+                index=request.index,
             )
         except ValueError as exc:  # includes UnknownTaskError
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         except SessionCapacityReached as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from exc
-        return ResetResponse(**serialize_observation(observation))
+        return ResetResponse(**wire_format(observation))
 
     @app.post(
         "/step",
@@ -192,7 +246,7 @@ def install_session_routes(app: FastAPI, store: SessionStore) -> None:
     )
     async def step(request: StepRequest) -> StepResponse:
         env = _session(store, request.episode_id)
-        return StepResponse(**serialize_observation(env.step(request.action)))
+        return StepResponse(**wire_format(env.step(request.action)))
 
     @app.get(
         "/state",
@@ -218,3 +272,15 @@ def _session(store: SessionStore, episode_id: str | None) -> SupportEnvironment:
         return store.get(episode_id)
     except SessionNotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
+
+
+def install_task_api_errors(app: FastAPI) -> None:
+    """OpenEnv's Task API routes (/support_env/splits, /tasks, /num_tasks, /task,
+    /task_range) turn an index out of range into 400 but let any other error of
+    the environment through as a 500. An unknown split is the client's mistake:
+    400, naming the splits there are."""
+
+    async def unknown_split(request: Request, exc: UnknownSplitError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": sendable(str(exc))})
+
+    app.add_exception_handler(UnknownSplitError, unknown_split)

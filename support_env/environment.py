@@ -19,6 +19,7 @@ from .actions import Desk, InvalidAction, perform, render
 from .domain.kb import KnowledgeBase, default_kb
 from .domain.world import load_world
 from .encodable import is_unicode
+from .episodes import tasks_api
 from .episodes.catalogue import build_episode
 from .episodes.spec import EpisodeSpec
 from .grading.progress import TicketProgress
@@ -58,15 +59,20 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         task_id: Optional[str] = None,
         split: Optional[str] = None,
         queue_length: Optional[int] = None,
+        index: Optional[int] = None,
     ) -> SupportObservation:
         """Start `task_id` (default easy_classify): the canonical queue, or with a
         `seed` a generated one from `split` ("train" by default, or "eval") of
-        `queue_length` tickets (default: the task's). Raises ValueError (and
-        UnknownTaskError, a ValueError) for bad arguments, changing nothing."""
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        `queue_length` tickets (default: the task's). Or start task `index` of
+        Task API `split` ("canonical" by default; see `get_task`). Raises
+        ValueError (and UnknownTaskError, a ValueError) for bad arguments,
+        changing nothing."""
+        for name, value in (("seed", seed), ("index", index)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if queue_length is not None and (isinstance(queue_length, bool) or not isinstance(queue_length, int)):
             raise ValueError(f"queue_length must be an integer, got {queue_length!r}")
+        task_id, seed, split = tasks_api.resolve_reset(task_id, seed, split, index)
         self._spec = build_episode(task_id, seed, split, queue_length)
         self._episode_id = episode_id or uuid.uuid4().hex
         self._desk = Desk(
@@ -157,6 +163,24 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             "Deterministic graders score every episode in [0, 1].",
             version=__version__,
         )
+
+    # --- OpenEnv Task API (support_env/episodes/tasks_api.py): numbered tasks per split;
+    # reset(split=..., index=...) starts one. Pure look-ups, usable before reset().
+
+    def list_splits(self) -> list[dict[str, Any]]:
+        return tasks_api.list_splits()
+
+    def list_tasks(self, split: str) -> list[dict[str, Any]]:
+        return tasks_api.list_tasks(split)
+
+    def num_tasks(self, split: str) -> int:
+        return tasks_api.num_tasks(split)
+
+    def get_task(self, split: str, index: int) -> dict[str, Any]:
+        return tasks_api.get_task(split, index)
+
+    def get_task_range(self, split: str, start: Optional[int] = None, stop: Optional[int] = None) -> list[dict[str, Any]]:
+        return tasks_api.get_task_range(split, start, stop)
 
     # --- helpers ---------------------------------------------------------------
 

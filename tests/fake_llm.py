@@ -7,10 +7,12 @@ The `model` name picks the behaviour, so one stand-in serves every test:
   flaky-429    a 429 on the first request, then behaves like `tools`
   dead-500     a 500 on every request
   no-tools     rejects requests that carry tools (400), then answers in JSON text
+  hang         accepts the request and never answers (until the client goes away)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -38,6 +40,8 @@ class FakeLLM:
         self.requests.append(body)
         model = body["model"]
         prompt = body["messages"][-1]["content"]
+        if model == "hang":
+            return await self.never_answer(request)
         if model == "dead-500":
             return JSONResponse({"error": {"message": "upstream exploded"}}, status_code=500)
         if model == "flaky-429" and len(self.requests) == 1:
@@ -52,6 +56,15 @@ class FakeLLM:
         name = action.pop("action_type")
         call = {"id": f"call_{len(self.requests)}", "type": "function", "function": {"name": name, "arguments": json.dumps(action)}}
         return completion(model, tool_calls=[call])
+
+    @staticmethod
+    async def never_answer(request: Request, give_up_s: float = 600.0):
+        """Hold the request open without a byte of answer until the client disconnects
+        (then the answer goes nowhere), or `give_up_s` passes."""
+        deadline = time.monotonic() + give_up_s
+        while not await request.is_disconnected() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return JSONResponse({"error": {"message": "gave up waiting"}}, status_code=504)
 
 
 def completion(model: str, content: str | None = None, tool_calls: list | None = None) -> dict:
@@ -74,7 +87,7 @@ class FakeLLMServer:
     def __init__(self, port: int):
         self.fake = FakeLLM()
         self.url = f"http://127.0.0.1:{port}/v1"
-        self.server = uvicorn.Server(uvicorn.Config(self.fake.app, host="127.0.0.1", port=port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(self.fake.app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10

@@ -71,7 +71,7 @@ async def play_over_mcp_client(url: str, session_id: str) -> Rollout:
 
 def test_tools_list_has_a_typed_tool_per_action(http):
     tools = {t["name"]: t for t in rpc(http, "tools/list")["result"]["tools"]}
-    schema = {name: t["input_schema"] for name, t in tools.items()}  # OpenEnv 0.3 answers in snake_case
+    schema = {name: t["input_schema"] for name, t in tools.items()}  # this JSON-RPC dialect is snake_case (README)
 
     assert set(tools) == set(TOOL_NAMES) == {*ACTION_TYPES, "get_observation"}
     for name, tool in tools.items():
@@ -85,6 +85,48 @@ def test_tools_list_has_a_typed_tool_per_action(http):
     assert sorted(schema["classify_ticket"]["required"]) == ["category", "ticket_id"]
     assert schema["search_kb"]["required"] == ["query"] and schema["get_observation"]["properties"] == {}
     assert tools["get_observation"]["annotations"]["read_only_hint"] is True
+
+
+def test_every_jsonrpc_path_lists_the_same_snake_case_tools_and_mcp_clients_get_the_protocol_names(server, http):
+    """OpenEnv's JSON-RPC answers `tools/list` with the MCP library's own dump of each
+    tool, camelCase with mcp 1.x: the tools are listed in the snake_case shape the README
+    documents on POST /mcp, /ws "mcp" messages and the /mcp WebSocket alike. MCP clients
+    get the protocol's names (inputSchema), and every tool keeps its title."""
+    over_http = rpc(http, "tools/list")["result"]["tools"]
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+
+    async def run():
+        base = server.url.replace("http", "ws")
+        async with websockets.connect(base + "/ws") as ws:
+            await ws.send(json.dumps({"type": "mcp", "data": message}))
+            over_ws = json.loads(await ws.recv())["data"]["result"]["tools"]
+        async with websockets.connect(base + "/mcp") as ws:
+            await ws.send(json.dumps(message))
+            over_mcp_ws = json.loads(await ws.recv())["result"]["tools"]
+        async with Client(f"{server.url}/mcp") as client:
+            listed = [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in await client.list_tools()]
+        return over_ws, over_mcp_ws, listed
+
+    over_ws, over_mcp_ws, listed = asyncio.run(run())
+    assert over_http == over_ws == over_mcp_ws
+    for tool in over_http:
+        assert {"name", "title", "description", "input_schema", "output_schema", "annotations"} <= set(tool), tool.keys()
+        assert not {"inputSchema", "outputSchema"} & set(tool)
+        assert set(tool["annotations"]) == {"title", "read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint"}
+        assert tool["input_schema"]["additionalProperties"] is False  # the JSON schemas themselves are untouched
+    titles = {tool["name"]: tool["title"] for tool in over_http}
+    assert titles["classify_ticket"] == "Classify Ticket" and titles["get_observation"] == "Get Observation"
+    assert [(t["name"], t["title"]) for t in listed] == list(titles.items())
+    assert all("inputSchema" in t and "readOnlyHint" in t["annotations"] for t in listed)
+
+
+def test_a_session_can_start_a_task_api_task(http):
+    session_id = create_session(http, split="eval", index=4)
+    reply = rpc(http, "tools/call", name="get_observation", arguments={}, session_id=session_id)
+    observation = SupportObservation.model_validate(reply["result"]["structured_content"])
+    assert (observation.task_id, observation.seed, observation.split) == ("medium_kb_reply", 1, "eval")
+    refused = rpc(http, "openenv/session/create", split="eval", index=3000)
+    assert "index must be an integer in [0, 3000)" in refused["error"]["message"]
 
 
 @pytest.mark.parametrize("task_id", TASK_IDS)

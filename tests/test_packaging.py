@@ -3,6 +3,7 @@ Dockerfile's own install steps and CMD run in a fresh virtualenv."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import ROOT, wait_for_health
+from .conftest import ROOT, free_port, wait_for_health
 
 OPENENV = Path(sys.executable).with_name("openenv")
 
@@ -28,9 +29,13 @@ def run_openenv(*args: str) -> dict:
 
 
 def test_openenv_validate_local():
-    report = run_openenv(str(ROOT), "--verbose")
-    assert report["passed"] and report["issues"] == [], report
-    assert all(report["deployment_modes"].values()), report["deployment_modes"]
+    """OpenEnv 0.10's validator (RFC 008), static level: the manifest parses (schema 2,
+    with its execution block) and its declarations are within the policy's bounds.
+    The runtime level needs a running subject: tests/test_manifest.py runs it."""
+    report = run_openenv(str(ROOT), "--level", "static", "--skip-build")
+    assert report["verdict"] == "pass", report
+    assert [(r["check_id"], r["status"]) for r in report["results"]] == [("static.manifest", "pass")], report["results"]
+    assert report["manifest"]["manifest_schema_version"] == "2" and report["manifest"]["name"] == "support_env"
 
 
 def test_openenv_validate_against_the_live_server(server):
@@ -54,13 +59,26 @@ def dockerfile_steps() -> tuple[list[str], list[str], dict[str, str]]:
     return runs, cmd, env
 
 
-def test_dockerfile_install_steps_and_cmd_serve_health_on_7860(tmp_path):
+def python_with_pip(folder: Path) -> Path:
+    """A fresh virtualenv with pip in it, as the image's base has: made by the venv module where
+    this Python has ensurepip, else (Debian's stock python3 has none) by uv, which `uv run` names
+    in $UV."""
+    if importlib.util.find_spec("ensurepip") is not None:
+        venv.create(folder, with_pip=True)
+    else:
+        uv = os.environ.get("UV") or shutil.which("uv")
+        assert uv, "this Python has no ensurepip, and no uv was found to make a virtualenv with pip"
+        subprocess.run([uv, "venv", "--quiet", "--seed", "--python", sys.executable, str(folder)], check=True, timeout=300)
+    return folder / "bin"
+
+
+def test_dockerfile_install_steps_and_cmd_serve_health_on_its_port(tmp_path):
     runs, cmd, env_vars = dockerfile_steps()
-    assert env_vars.get("PORT") == "7860" and cmd
+    assert env_vars.get("PORT") == "7860" and cmd  # the image's own port, Spaces' default
+    assert re.search(r"^EXPOSE 7860$", (ROOT / "Dockerfile").read_text(), re.M)
     app = tmp_path / "app"
-    shutil.copytree(ROOT, app, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "build", ".pytest_cache"))
-    venv.create(tmp_path / "venv", with_pip=True)
-    bin_dir = tmp_path / "venv" / "bin"
+    shutil.copytree(ROOT, app, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "build", ".pytest_cache", ".env"))
+    bin_dir = python_with_pip(tmp_path / "venv")
     # The image's `pip` and `uv pip install --system` must land in the fresh venv, never the machine's Python.
     env = {
         **os.environ, **env_vars,
@@ -74,11 +92,16 @@ def test_dockerfile_install_steps_and_cmd_serve_health_on_7860(tmp_path):
         assert step.returncode == 0, f"{command}\n{step.stdout}\n{step.stderr}"
     for path in ("support_env", "server"):  # the image runs the installed package, not the source tree
         shutil.rmtree(app / path)
-    process = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # The CMD serves on $PORT: on a free port here, so that nothing else that listens on 7860
+    # (another server, another test run) can answer in its place.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(cmd, cwd=tmp_path, env={**env, "PORT": str(port)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for_health("http://127.0.0.1:7860", process, timeout_s=60)
-        reset = httpx.post("http://127.0.0.1:7860/reset", json={}, timeout=10)
+        wait_for_health(url, process, timeout_s=60)
+        reset = httpx.post(f"{url}/reset", json={}, timeout=10)
         assert reset.status_code == 200 and reset.json()["observation"]["task_id"] == "easy_classify"
+        assert process.poll() is None  # the answers came from the process started here
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -8,19 +8,23 @@
         ticket = result.observation.current_ticket
         result = env.step(SupportAction(action_type="classify_ticket", ticket_id=ticket.id, category="billing"))
 
-`await SupportEnv.from_docker_image("support-env")` starts the image with
-Docker (OpenEnv's LocalDockerProvider) and connects to it.
+`SupportEnv.from_docker_image("support-env")` starts the image with Docker
+(OpenEnv's LocalDockerProvider): `await` it for a connected async client, or
+call `.sync()` on it for a connected blocking one.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from openenv.core.client_types import StepResult
-from openenv.core.containers.runtime import ContainerProvider, LocalDockerProvider
 from openenv.core.env_client import EnvClient
 
 from ..models import SupportAction, SupportObservation, SupportState
+
+if TYPE_CHECKING:
+    from openenv.core.containers.runtime import ContainerProvider
+    from openenv.core.env_client import _BootstrapResult
 
 
 # OpenEnv's LocalDockerProvider publishes the container's port 8000 (`docker run
@@ -33,18 +37,20 @@ class SupportEnv(EnvClient[SupportAction, SupportObservation, SupportState]):
     """Client for a running support_env server."""
 
     @classmethod
-    async def from_docker_image(cls, image: str, provider: Optional[ContainerProvider] = None, **kwargs: Any) -> "SupportEnv":
+    def from_docker_image(cls, image: str, provider: Optional[ContainerProvider] = None, **kwargs: Any) -> _BootstrapResult[SupportEnv]:
         """Start `image` in Docker and connect, as `EnvClient.from_docker_image`,
-        with the container serving on the port the provider publishes."""
-        return await super().from_docker_image(image, provider=provider, **_serve_on_published_port(provider, kwargs))
+        with the container serving on the port the provider publishes. Returns
+        OpenEnv's handle: `await` it, or call `.sync()` on it."""
+        return super().from_docker_image(image, provider=provider, **_serve_on_published_port(provider, kwargs))
 
     @classmethod
-    async def from_env(cls, repo_id: str, *, use_docker: bool = True, provider: Any = None, **provider_kwargs: Any) -> "SupportEnv":
+    def from_env(cls, repo_id: str, *, use_docker: bool = True, provider: Any = None, **provider_kwargs: Any) -> _BootstrapResult[SupportEnv]:
         """Run a Hugging Face Space of this environment and connect, as
-        `EnvClient.from_env`; with Docker, on the port the provider publishes."""
+        `EnvClient.from_env`; with Docker, on the port the provider publishes.
+        Returns OpenEnv's handle: `await` it, or call `.sync()` on it."""
         if use_docker:
             provider_kwargs = _serve_on_published_port(provider, provider_kwargs)
-        return await super().from_env(repo_id, use_docker=use_docker, provider=provider, **provider_kwargs)
+        return super().from_env(repo_id, use_docker=use_docker, provider=provider, **provider_kwargs)
 
     def _step_payload(self, action: SupportAction) -> Dict[str, Any]:
         return action.model_dump(exclude_none=True, exclude={"metadata"})
@@ -60,6 +66,9 @@ class SupportEnv(EnvClient[SupportAction, SupportObservation, SupportState]):
 
 
 def _serve_on_published_port(provider: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    # Imported here: the container providers (and `requests`) are needed only to start containers.
+    from openenv.core.containers.runtime import LocalDockerProvider
+
     if provider is None or isinstance(provider, LocalDockerProvider):
         return {**kwargs, "env_vars": {"PORT": str(PROVIDER_CONTAINER_PORT), **(kwargs.get("env_vars") or {})}}
     return kwargs

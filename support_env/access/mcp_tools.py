@@ -21,6 +21,7 @@ import copy
 import functools
 import inspect
 import json
+import re
 import weakref
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -31,6 +32,7 @@ from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_context
 from fastmcp.tools import Tool
 from fastmcp.utilities.json_schema import dereference_refs
+from mcp.types import Tool as McpTool
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
@@ -175,6 +177,7 @@ def _tools_of(functions: dict[str, Callable[..., Any]]) -> list[Tool]:
         tool = Tool.from_function(
             function,
             name=tool_name,
+            title=tool_name.replace("_", " ").title(),  # "Classify Ticket", as FastMCP 4 derived it
             description=OBSERVATION_TOOL_DESCRIPTION if read_only else inspect.getdoc(ACTION_TOOLS[tool_name]),
             annotations=ToolAnnotations(readOnlyHint=read_only, idempotentHint=read_only, openWorldHint=False),
             task=False,  # FastMCP's default for a server's tools
@@ -221,6 +224,45 @@ def _delegate(tool_name: str, signature: inspect.Signature, run: Runner) -> Call
     return tool
 
 
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+class WireTool(McpTool):
+    """An MCP tool whose plain `model_dump()` has snake_case keys (`input_schema`,
+    `annotations.read_only_hint`), as OpenEnv's JSON-RPC `tools/list` has always
+    answered and the README documents.
+
+    OpenEnv answers `tools/list` with `tool.model_dump()` of what the session's
+    MCP client lists. With mcp 2.x (under openenv-core 0.3) that dump was
+    snake_case; mcp 1.x, which openenv 0.10 requires (through fastmcp < 4), names
+    its fields in camelCase. The MCP transport itself is unaffected: there the
+    SDK serialises by alias (`inputSchema`), as the protocol specifies. Only the
+    keys of the tool, its annotations, execution and icons change; the JSON
+    schemas inside are sent as they are."""
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        data = super().model_dump(**kwargs)
+        if kwargs.get("by_alias"):
+            return data
+        snake = {}
+        for key, value in data.items():
+            if key in ("annotations", "execution") and isinstance(value, dict):
+                value = {_snake_case(k): v for k, v in value.items()}
+            elif key == "icons" and isinstance(value, list):
+                value = [{_snake_case(k): v for k, v in icon.items()} if isinstance(icon, dict) else icon for icon in value]
+            snake[_snake_case(key)] = value
+        return snake
+
+
+class ToolClient(Client):
+    """The in-process client of an environment's tool server, listing `WireTool`s."""
+
+    async def list_tools(self, *args: Any, **kwargs: Any) -> list[McpTool]:
+        tools = await super().list_tools(*args, **kwargs)
+        return [WireTool.model_validate(tool.model_dump(by_alias=True)) for tool in tools]
+
+
 class SupportToolEnvironment(SupportEnvironment):
     """`SupportEnvironment` with its actions served as MCP tools.
 
@@ -255,7 +297,7 @@ class SupportToolEnvironment(SupportEnvironment):
             # environments alive. A call finds its environment through its server.
             server = _server_with(environment_tools())
             _ENVIRONMENT_OF[server] = weakref.ref(self)
-            self._mcp_server, self._mcp_client = server, Client(server)
+            self._mcp_server, self._mcp_client = server, ToolClient(server)
         return self._mcp_server
 
     @property

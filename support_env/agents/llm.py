@@ -1,12 +1,16 @@
 """An LLM agent for the support queue over any OpenAI-compatible endpoint.
 
-Each step sends a small, fresh prompt built from the observation (objective,
-current ticket, trimmed KB results, recent history) rather than the whole raw
-observation or a growing chat, so a 10-ticket episode stays far inside an
-8k-token window. The model answers with a tool call when the endpoint
-supports tools, else with a JSON object in text; output that cannot be turned
-into an action becomes an action the environment rejects (and penalises), so
-a bad answer is a learning signal, not a crash.
+Each step sends a small, fresh prompt built from the observation rather than the
+whole raw observation or a growing chat: the objective (its category rubric only
+until the ticket is classified), the current ticket, what was done on it so far,
+and what the agent's reads brought into view, in the compact form of
+`access/compact.py` (a search's hits with only their fact lines, records one row
+per line). A hard_mixed_queue episode costs about a third of the characters of
+the earlier prompts (benchmarks/bench_context.py). The model answers with a tool
+call when the endpoint supports tools (the TRL adapter's tools, `TOOLS`), else
+with a JSON object in text; output that cannot be turned into an action becomes
+an action the environment rejects (and penalises), so a bad answer is a learning
+signal, not a crash.
 """
 
 from __future__ import annotations
@@ -16,121 +20,85 @@ import re
 import time
 from typing import Any, Callable
 
-from ..models import CATEGORIES, RECORDS, RESOLUTIONS, SupportAction, SupportObservation
+from ..access import compact
+from ..access.trl import tool_definitions
+from ..models import CATEGORIES, RECORDS, RESOLUTIONS, HistoryEntry, SupportAction, SupportObservation
 
 UNPARSEABLE_ACTION = "unparseable_model_output"
-KB_TEXT_CHARS = 900
-RECORDS_CHARS = 2500
-THREAD_CHARS = 400
-HISTORY_LINES = 8
 
-SYSTEM_PROMPT = f"""You are a support agent for Stackwell Cloud, working a ticket queue one ticket at a time.
-Each turn, choose exactly ONE action by calling a tool (or, without tools, answer with one JSON object:
-{{"action_type": "...", ...fields}}).
-Actions: classify_ticket(ticket_id, category in {list(CATEGORIES)}), search_kb(query),
-reply_ticket(ticket_id, reply_text), escalate_ticket(ticket_id, reason), close_ticket(ticket_id, resolution?),
-and, when the customer has an account_id: lookup_record(ticket_id, record in {list(RECORDS)}),
-issue_refund(ticket_id, invoice_id, amount in dollars), revoke_api_key(ticket_id, key_id), lock_account(ticket_id),
-send_replacement(ticket_id, order_id).
-Rules: classify every ticket once. For questions, search the knowledge base first, then reply with the
-exact policy values (durations, limits, amounts) that hold for the customer's plan, briefly; never state a
-number you did not read in a current (not archived) article. Escalate only genuine emergencies (production
-data deleted or lost, leaked credentials, account takeover). Spam and thank-you notes need no reply.
-Before any account operation, look up the records that justify it; do only what the records and policy
-support, and never disclose account details to an unverified sender. Close the ticket when done, with a
-resolution in {list(RESOLUTIONS)}; closing moves to the next ticket."""
+SYSTEM_PROMPT = """You are a Stackwell Cloud support agent working a ticket queue, one ticket at a time. Call one \
+tool per turn. In replies, state briefly only values from a current (not archived) article that hold for the \
+customer's plan; never disclose account details."""
 
-_FIELD_DOCS = {
-    "ticket_id": "Id of the current ticket.",
-    "category": "billing, technical or account.",
-    "query": "Keywords to search the policy knowledge base.",
-    "reply_text": "The reply to the customer, stating the relevant policy facts.",
-    "reason": "Why this is an emergency.",
-    "resolution": "How the ticket was resolved.",
-    "record": "Which record of the customer to look up.",
-    "invoice_id": "Invoice to refund.",
-    "amount": "Amount to refund, in US dollars.",
-    "key_id": "API key to revoke.",
-    "order_id": "Order to replace.",
-}
-_ACTION_FIELDS = {
-    "classify_ticket": ("ticket_id", "category"),
-    "search_kb": ("query",),
-    "reply_ticket": ("ticket_id", "reply_text"),
-    "escalate_ticket": ("ticket_id", "reason"),
-    "close_ticket": ("ticket_id", "resolution"),
-    "lookup_record": ("ticket_id", "record"),
-    "issue_refund": ("ticket_id", "invoice_id", "amount"),
-    "revoke_api_key": ("ticket_id", "key_id"),
-    "lock_account": ("ticket_id",),
-    "send_replacement": ("ticket_id", "order_id"),
-}
-_ENUMS = {"category": CATEGORIES, "record": RECORDS, "resolution": RESOLUTIONS}
-_OPTIONAL = {"resolution"}
-_ACTION_DOCS = {
-    "classify_ticket": "Set the ticket's category (final).",
-    "search_kb": "Search the policy knowledge base.",
-    "reply_ticket": "Send a reply to the customer.",
-    "escalate_ticket": "Escalate a genuine emergency to the on-call team.",
-    "close_ticket": "Close the current ticket and move to the next.",
-    "lookup_record": "Look up one of the ticket customer's records.",
-    "issue_refund": "Refund money on one of the customer's invoices.",
-    "revoke_api_key": "Revoke one of the customer's API keys.",
-    "lock_account": "Lock the customer's account.",
-    "send_replacement": "Send a replacement for a delivered hardware order.",
-}
+# Added to the system prompt for endpoints that take no tools: the actions in text.
+JSON_ACTIONS = f"""
+Answer with one JSON object instead of a tool call: {{"action_type": "...", ...fields}}. Actions:
+classify_ticket(ticket_id, category in {list(CATEGORIES)}), search_kb(query), reply_ticket(ticket_id, reply_text),
+escalate_ticket(ticket_id, reason), close_ticket(ticket_id, resolution in {list(RESOLUTIONS)}),
+lookup_record(ticket_id, record in {list(RECORDS)}), issue_refund(ticket_id, invoice_id, amount in dollars),
+revoke_api_key(ticket_id, key_id), lock_account(ticket_id), send_replacement(ticket_id, order_id)."""
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": _ACTION_DOCS[name],
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    f: (
-                        {"type": "string", "enum": list(_ENUMS[f])}
-                        if f in _ENUMS
-                        else {"type": "number"} if f == "amount" else {"type": "string"}
-                    )
-                    | {"description": _FIELD_DOCS[f]}
-                    for f in fields
-                },
-                "required": [f for f in fields if f not in _OPTIONAL],
-            },
-        },
-    }
-    for name, fields in _ACTION_FIELDS.items()
-]
+# The TRL adapter's tools (support_env.trl.SupportToolEnv): the same names, arguments
+# and descriptions a model trained there was shown.
+TOOLS = tool_definitions()
+_FIELDS = ("ticket_id", "category", "query", "reply_text", "reason", "resolution", "record", "invoice_id", "key_id", "order_id")
 
 
 def build_prompt(observation: SupportObservation) -> str:
-    """The user message for one step: only what the next decision needs."""
-    parts = [f"OBJECTIVE: {observation.objective}"]
+    """The user message for one step: only what the next decision needs. The objective
+    keeps its category rubric until the ticket is classified, its rules for replies
+    while a reply may come next (a search since the last reply) and its rules for
+    records on tickets with an account; a search's hits (the first current article
+    with its fact lines) show until a reply."""
     ticket = observation.current_ticket
+    done = _this_ticket(observation.conversation_history)
+    classified = any(h.action.startswith("classify_ticket(") and h.result.startswith("classified") for h in done)
+    searched = max((i for i, h in enumerate(done) if h.action.startswith("search_kb(") and h.result.startswith("search ")), default=None)
+    replying = searched is not None and not any(h.action.startswith("reply_ticket(") for h in done[searched + 1 :])
+    account = ticket.customer.account_id if ticket is not None else None
+    objective = compact.objective_text(
+        observation.objective, categories=not classified, reply_rules=replying, records_rules=account is not None
+    )
+    parts = [f"OBJECTIVE: {objective}"]
     if ticket is not None:
-        parts.append(
-            f"CURRENT TICKET {ticket.id} (priority {ticket.priority}; {observation.tickets_remaining} left in queue)\n"
-            f"From: {ticket.customer.name}, {ticket.customer.company}, plan: {ticket.customer.plan}"
-            f"{', account: ' + ticket.customer.account_id if ticket.customer.account_id else ''}\n"
-            f"Subject: {ticket.subject}\n{ticket.body}"
-            + "".join(f"\n[{m.author}] {m.text[:THREAD_CHARS]}" for m in ticket.thread)
-        )
-    if observation.kb_search_results:
-        parts.append(
-            "KB RESULTS:\n"
-            + "\n".join(f"[{r.article_id}] {r.title}\n{r.text[:KB_TEXT_CHARS]}" for r in observation.kb_search_results)
-        )
+        parts.append("CURRENT " + compact.ticket_text(observation))
+    if done:
+        lines = [f"{h.action}{' -> ' + _outcome(h) if _outcome(h) else ''} ({h.reward:+.2f})" for h in done]
+        parts.append("DONE ON THIS TICKET:\n" + "\n".join(lines))
+    if observation.kb_search_results and replying:
+        hits = compact.search_hits(observation.kb_search_results, ticket.customer.plan if ticket else None, facts_of=1)
+        parts.append("KB RESULTS (latest search):\n" + hits)
     if observation.records:
-        parts.append("RECORDS:\n" + json.dumps(observation.records, separators=(",", ":"))[:RECORDS_CHARS])
-    if observation.conversation_history:
-        recent = observation.conversation_history[-HISTORY_LINES:]
-        parts.append("RECENT STEPS:\n" + "\n".join(f"{h.step}. {h.action} -> {h.result} ({h.reward:+.2f})" for h in recent))
+        parts.append("RECORDS:\n" + "\n".join(compact.record_text(name, data, account) for name, data in observation.records.items()))
     if observation.last_action_error:
         parts.append(f"LAST ACTION WAS INVALID: {observation.last_action_error}")
-    parts.append(f"Steps remaining: {observation.steps_remaining}. Choose the next action.")
+    parts.append(f"Steps left: {observation.steps_remaining}.")
     return "\n\n".join(parts)
+
+
+def _this_ticket(history: list[HistoryEntry]) -> list[HistoryEntry]:
+    """The history since the current ticket came up (after the last close)."""
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].action.startswith("close_ticket(") and history[index].result.startswith("closed "):
+            return history[index + 1 :]
+    return list(history)
+
+
+def _outcome(entry: HistoryEntry) -> str:
+    """What a history line adds to its action: nothing for a classification, an
+    escalation or a reply that went through (the action says it all; a reply keeps
+    the news that the customer answered), the hits without the query for a search,
+    the result otherwise (an error, a record's size, a write)."""
+    result = entry.result
+    if result.startswith("invalid"):
+        return result
+    if entry.action.startswith("search_kb("):
+        return result.partition(" -> ")[2]
+    if result.startswith(("classified ", "escalated ")):
+        return ""
+    if result.startswith("reply sent on "):
+        return result.partition("; ")[2]
+    return result
 
 
 def _loads_lenient(text: str) -> Any:
@@ -175,7 +143,7 @@ def action_from_text(text: str) -> SupportAction:
 def action_from_fields(data: dict[str, Any], name: str | None = None) -> SupportAction:
     """Build an action from a tool call's name and arguments or a parsed JSON object."""
     action_type = str(name or data.get("action_type") or data.get("action") or data.get("type") or "")
-    fields = {f: str(data[f]) for f in _FIELD_DOCS if data.get(f) is not None and f != "amount"}
+    fields = {f: str(data[f]) for f in _FIELDS if data.get(f) is not None}
     if not action_type:
         return unparseable(json.dumps(data)[:200])
     try:
@@ -217,9 +185,9 @@ class LLMPolicy:
         self.prompt_chars: list[int] = []
 
     def act(self, observation: SupportObservation) -> SupportAction:
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": build_prompt(observation)}]
-        self.prompt_chars.append(sum(len(m["content"]) for m in messages))
-        message = self._complete(messages)
+        prompt = build_prompt(observation)
+        self.prompt_chars.append(len(self._system_prompt()) + len(prompt))
+        message = self._complete(prompt)
         calls = getattr(message, "tool_calls", None) or []
         if calls:
             call = calls[0].function
@@ -230,10 +198,15 @@ class LLMPolicy:
             return action_from_fields(arguments if isinstance(arguments, dict) else {}, call.name)
         return action_from_text(getattr(message, "content", None) or "")
 
-    def _complete(self, messages: list[dict]) -> Any:
+    def _system_prompt(self) -> str:
+        """With tools the actions are in the tool definitions; without, they are spelled out here."""
+        return SYSTEM_PROMPT if self.use_tools else SYSTEM_PROMPT + JSON_ACTIONS
+
+    def _complete(self, prompt: str) -> Any:
         import openai
 
         for attempt in range(self.max_retries + 1):
+            messages = [{"role": "system", "content": self._system_prompt()}, {"role": "user", "content": prompt}]
             kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0.0, "max_tokens": 700}
             if self.use_tools:
                 kwargs.update(tools=TOOLS, tool_choice="auto")
