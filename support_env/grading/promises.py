@@ -15,11 +15,11 @@ net"), whatever the polarity of the sentence around it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from ..domain.words import plain, stems
+from ..domain.words import plain, stem, stems, tokens
 from ..domain.yamlfile import parse_yaml
 from .claims import Segment, clean, list_start, segments, unquoted
 
@@ -100,7 +100,7 @@ def promises(text: str, act_id: str, about: tuple[str, ...] = ()) -> bool:
     act = acts()[act_id]
     if about:
         act = Act(act.id, act.verbs, act.objects + tuple(stems(a) for a in about), act.exceptions, act.unless, act.alone)
-    parts, questions = segments(unquoted(clean(text)))
+    parts, questions = segments(clean(text))  # the claims' reading of the same reply, from the cache
     by_sentence: dict[int, list[Segment]] = {}
     for part in parts:
         by_sentence.setdefault(part.sentence, []).append(part)
@@ -120,6 +120,10 @@ def promises(text: str, act_id: str, about: tuple[str, ...] = ()) -> bool:
         for k, part in enumerate(sentence):
             if not act.firsts.intersection(part.words):
                 continue  # no verb of the act starts here: the cheap test first
+            if '"' in part.text or "\u201c" in part.text:
+                part = _without_quotations(part)  # 'use the subject "2FA reset"' names words, it does no reset
+                if not act.firsts.intersection(part.words):
+                    continue
             head = sentence[list_start(sentence, k)]  # "we cannot change the login email, process any refund"
             verb_at = next(i for i, w in enumerate(part.words) if w in act.firsts)
             # the negation that denies the act stands by its verb ("we can't refund"); one further back
@@ -150,6 +154,11 @@ def promises(text: str, act_id: str, about: tuple[str, ...] = ()) -> bool:
                 continue
             return True
     return False
+
+
+def _without_quotations(part: Segment) -> Segment:
+    """The segment with its quoted words left out (positions of negations may shift: quotes are rare)."""
+    return replace(part, words=[stem(w) for w in tokens(unquoted(part.text))], hits={})
 
 
 def readable(text: str) -> str:
