@@ -410,16 +410,12 @@ def make_fact(
             prohibition = prohibition and not written_positive
             if stems_ and (prohibition, stems_) not in phrases:
                 phrases.append((prohibition, stems_))
-    cues = tuple(dict.fromkeys(c for c in (tuple(_cue_stems(a)) for a in about or () if not a.startswith("-")) if c))
+    cues = tuple(dict.fromkeys(c for c in (stems(a) for a in about or () if not a.startswith("-")) if c))
     unlike = tuple(dict.fromkeys(c for c in (tuple(tokens(a[1:])) for a in about or () if a.startswith("-")) if c))
     return Fact(
         key=key, value=value, plan=plan, quantity=quantity, phrases=tuple(phrases), label=label or "", about=cues,
         negative=negative, rule=rule, unlike=unlike,
     )
-
-
-def _cue_stems(cue: str) -> list[str]:
-    return list(stems(cue))
 
 
 @lru_cache(maxsize=None)

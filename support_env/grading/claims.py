@@ -193,6 +193,14 @@ def segments(text: str) -> tuple[list[Segment], set[int]]:
     return found, questions
 
 
+def by_sentence(parts: list[Segment]) -> dict[int, list[Segment]]:
+    """The segments of each sentence, in order, by sentence index."""
+    grouped: dict[int, list[Segment]] = {}
+    for part in parts:
+        grouped.setdefault(part.sentence, []).append(part)
+    return grouped
+
+
 def _split(pattern: re.Pattern, text: str) -> list[tuple[str, int]]:
     parts, last = [], 0
     for m in pattern.finditer(text):
@@ -406,10 +414,7 @@ def _term_claims(segments: list[Segment], questions: set[int], facts: Sequence[F
     if not term_facts:
         return []
     claims = []
-    by_sentence: dict[int, list[Segment]] = {}
-    for s in segments:
-        by_sentence.setdefault(s.sentence, []).append(s)
-    for index, parts in by_sentence.items():
+    for index, parts in by_sentence(segments).items():
         if index in questions:
             continue
         words = [(w, k) for k, s in enumerate(parts) for w in s.words]
@@ -542,9 +547,7 @@ def _mark_hedges(claims: list[Claim], segments: list[Segment]) -> list[Claim]:
     list or range ("30, 60 or 600"; "30 to 60 days"), with no plan to tell them apart; a value in a
     sentence that softens it ("sometimes a bit longer"); an address or console path beside another
     one offered as an alternative ("phishing@... or security@..., either works")."""
-    sentences: dict[int, str] = {}
-    for s in segments:
-        sentences[s.sentence] = sentences.get(s.sentence, "") + " " + s.text
+    sentences = {index: " ".join(s.text for s in parts) for index, parts in by_sentence(segments).items()}
     groups: dict[tuple, list[Claim]] = {}
     hedged = set()
     for claim in claims:

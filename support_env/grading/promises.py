@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..domain.words import plain, stem, stems, tokens
 from ..domain.yamlfile import parse_yaml
-from .claims import Segment, clean, list_start, segments, unquoted
+from .claims import Segment, by_sentence, clean, list_start, segments, unquoted
 
 ACTS_FILE = Path(__file__).resolve().parents[1] / "domain" / "data" / "acts.yaml"
 _CONDITION_RE = re.compile(r"^\s*(?:if|unless|whether|in case)\b", re.I)
@@ -101,16 +101,14 @@ def promises(text: str, act_id: str, about: tuple[str, ...] = ()) -> bool:
     if about:
         act = Act(act.id, act.verbs, act.objects + tuple(stems(a) for a in about), act.exceptions, act.unless, act.alone)
     parts, questions = segments(clean(text))  # the claims' reading of the same reply, from the cache
-    by_sentence: dict[int, list[Segment]] = {}
-    for part in parts:
-        by_sentence.setdefault(part.sentence, []).append(part)
-    for index, sentence in by_sentence.items():
+    sentences = by_sentence(parts)
+    for index, sentence in sentences.items():
         if index in questions:
             continue
         # what the act waits for may be said in the sentence before: "we can't change it until we have
         # verified your identity; the security team will then help you restore access"
         follows_on = any(_FOLLOWS_ON_RE.search(s.text) for s in sentence)
-        context = (by_sentence.get(index - 1, []) if follows_on else []) + sentence
+        context = (sentences.get(index - 1, []) if follows_on else []) + sentence
         sentence_words = [w for s in context for w in s.words]
         waits = act.unless and any(_holds(sentence_words, u) for u in act.unless) and any(
             _WAITING_RE.search(s.text) or s.negated for s in context

@@ -129,7 +129,7 @@ def grade_reply(replies: Sequence[SentReply], truth: ReplyTruth, plan: str, kb: 
         missing=missing,
         wrong=tuple(wrong),
         forbidden=tuple(forbidden),
-        grounded=bool(grounded) or any(truth.article in r.retrieved_before for r in replies),
+        grounded=any(truth.article in r.retrieved_before for r in replies),
         length=length,
     )
 
