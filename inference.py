@@ -80,6 +80,8 @@ SETTINGS = (
      "seconds the whole run may take, server start included; tasks not started by then are not played"),
     ("TASK_TIMEOUT_S", "--task-timeout", "a fair share",
      "seconds one task may take; by default each task gets an equal share of the run's time left for the tasks not yet played"),
+    ("REWARD_MODE", "--reward-mode", "dense",
+     "dense: shaped step rewards, the grade added on the last step; sparse: every step 0 until the last, which is the grade (evaluations)"),
     ("RESULTS_PATH", "--results", "unset", "write a JSON results file (task, seed, model, grade, per-ticket components, steps, wall time, error)"),
 )
 
@@ -112,23 +114,24 @@ def clamp_score(score: float) -> float:
 class Catalogue:
     queue_tasks: tuple[str, ...]
     case_tasks: tuple[str, ...]
+    expert_tasks: tuple[str, ...]
     data_folder: Path
 
     @property
     def task_ids(self) -> tuple[str, ...]:
-        return self.queue_tasks + self.case_tasks
+        return self.queue_tasks + self.case_tasks + self.expert_tasks
 
     def summary(self, task_id: str) -> str:
-        """`<difficulty>, <n> tickets`, from the task's data file."""
+        """`<difficulty>, <n> tickets`, from the task's data file (a generated canonical queue: 6-8)."""
         raw = json.loads((self.data_folder / f"{task_id}.json").read_text(encoding="utf-8"))
-        count = len(raw["tickets"])
+        count = len(raw["tickets"]) or "6-8"
         return f"{raw['difficulty']}, {count} ticket{'' if count == 1 else 's'}"
 
 
 @lru_cache(maxsize=None)
 def catalogue() -> Catalogue:
-    """The task ids exactly as support_env/episodes/catalogue.py lists them (QUEUE_TASKS and
-    CASE_TASKS, literal tuples there), read from its source instead of imported: see the note
+    """The task ids exactly as support_env/episodes/catalogue.py lists them (QUEUE_TASKS,
+    CASE_TASKS and EXPERT_TASKS, literal tuples there), read from its source instead of imported: see the note
     on imports above. tests/test_inference.py checks that they are the catalogue's own."""
     package = Path(importlib.util.find_spec("support_env").origin).parent  # found, not run
     tree = ast.parse((package / "episodes" / "catalogue.py").read_text(encoding="utf-8"))
@@ -136,9 +139,9 @@ def catalogue() -> Catalogue:
         node.targets[0].id: tuple(ast.literal_eval(node.value))
         for node in tree.body
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-        and node.targets[0].id in ("QUEUE_TASKS", "CASE_TASKS")
+        and node.targets[0].id in ("QUEUE_TASKS", "CASE_TASKS", "EXPERT_TASKS")
     }
-    return Catalogue(constants["QUEUE_TASKS"], constants["CASE_TASKS"], package / "episodes" / "data" / "tasks")
+    return Catalogue(constants["QUEUE_TASKS"], constants["CASE_TASKS"], constants["EXPERT_TASKS"], package / "episodes" / "data" / "tasks")
 
 
 # --- deadlines -------------------------------------------------------------------------
@@ -218,8 +221,9 @@ class HttpEnv:
         self.deadlines = deadlines
         self.episode_id: str | None = None
 
-    def reset(self, task_id: str, seed: int | None, split: str | None = None):
+    def reset(self, task_id: str, seed: int | None, split: str | None = None, reward_mode: str | None = None):
         body = {"task_id": task_id} | ({"seed": seed} if seed is not None else {}) | ({"split": split} if split else {})
+        body |= {"reward_mode": reward_mode} if reward_mode else {}
         observation = self._observation(self._post("/reset", body))
         self.episode_id = observation.episode_id
         return observation
@@ -267,7 +271,10 @@ def environment_server(base_url: str | None, deadlines: Deadlines) -> Iterator[s
 
 # --- one task --------------------------------------------------------------------------
 
-def run_task(env: HttpEnv, policy, task_id: str, seed: int | None, model_label: str, deadlines: Deadlines, split: str | None = None) -> dict:
+def run_task(
+    env: HttpEnv, policy, task_id: str, seed: int | None, model_label: str, deadlines: Deadlines, split: str | None = None,
+    reward_mode: str | None = None,
+) -> dict:
     """Play one task, printing its [START]/[STEP]/[END] lines whatever happens. A task that
     ends before its episode does carries an `error`; a finished one never does, whatever its grade."""
     from support_env.agents.llm import EndpointFailed
@@ -278,7 +285,7 @@ def run_task(env: HttpEnv, policy, task_id: str, seed: int | None, model_label: 
     started = time.monotonic()
     error_note = None
     try:
-        observation = env.reset(task_id, seed, split)
+        observation = env.reset(task_id, seed, split, reward_mode)
         while not observation.done:
             deadlines.check()
             action = policy.act(observation)
@@ -332,6 +339,7 @@ class Config:
     tasks: list[str]
     seed: int | None
     split: str | None
+    reward_mode: str | None
     results: str | None
     run_timeout_s: float
     task_timeout_s: float | None
@@ -367,6 +375,14 @@ def task_list(text: str, source: str) -> list[str]:
     return tasks
 
 
+def reward_mode_setting() -> str | None:
+    """REWARD_MODE, if set: dense or sparse, else a SettingError."""
+    value = os.environ.get("REWARD_MODE", "").strip()
+    if value and value not in ("dense", "sparse"):
+        raise SettingError(f"REWARD_MODE={value!r} is not a reward mode; use dense or sparse")
+    return value or None
+
+
 def read_config(args: argparse.Namespace) -> Config:
     """Flags over environment variables over defaults; SettingError for a value that cannot be used."""
     if args.tasks is not None:
@@ -380,6 +396,7 @@ def read_config(args: argparse.Namespace) -> Config:
         tasks=tasks,
         seed=args.seed,
         split=args.split,
+        reward_mode=args.reward_mode or reward_mode_setting(),
         results=args.results or os.environ.get("RESULTS_PATH", "").strip() or None,
         run_timeout_s=args.timeout or positive_number("RUN_TIMEOUT_S", DEFAULT_RUN_TIMEOUT_S, "seconds", float),
         task_timeout_s=args.task_timeout or positive_number("TASK_TIMEOUT_S", None, "seconds", float),
@@ -399,6 +416,8 @@ def help_epilog() -> str:
     lines += [f"    {t:<26} {tasks.summary(t)}" for t in tasks.queue_tasks]
     lines += ["  case tasks (record look-ups and account operations):"]
     lines += [f"    {t:<26} {tasks.summary(t)}" for t in tasks.case_tasks]
+    lines += ["  expert tasks (every ticket needs records, dates and policy read together):"]
+    lines += [f"    {t:<26} {tasks.summary(t)}" for t in tasks.expert_tasks]
     lines += ["", "settings (environment variables, also read from a .env file in the working directory;",
               "a variable already set wins over .env, and a flag wins over its variable):"]
     for variables, flag, default, meaning in SETTINGS:
@@ -417,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tasks", default=None, help="comma-separated task ids (default: TASKS, else the three queue tasks)")
     parser.add_argument("--seed", type=int, default=None, help="seed for every task: a generated episode (default: the canonical episodes)")
     parser.add_argument("--split", choices=("train", "eval"), default=None, help="template split of seeded episodes (default train)")
+    parser.add_argument("--reward-mode", choices=("dense", "sparse"), default=None,
+                        help="dense (shaped step rewards) or sparse (0 until the last step, which carries the grade; "
+                        "for evaluations) (default: REWARD_MODE, else dense)")
     parser.add_argument("--results", default=None, help="write a JSON results file here (default: RESULTS_PATH, else none)")
     parser.add_argument("--timeout", type=seconds, default=None, metavar="SECONDS",
                         help=f"deadline of the whole run (default: RUN_TIMEOUT_S, else {DEFAULT_RUN_TIMEOUT_S:g})")
@@ -461,7 +483,7 @@ def play(config: Config, deadlines: Deadlines) -> list[dict]:
                     continue
                 deadlines.start_task(len(config.tasks) - index)
                 policy = new_policy()
-                result = run_task(env, policy, task_id, config.seed, label, deadlines, split)
+                result = run_task(env, policy, task_id, config.seed, label, deadlines, split, config.reward_mode)
                 if getattr(policy, "prompt_chars", None):
                     result["prompt_chars_max"] = max(policy.prompt_chars)
                     result["prompt_chars_mean"] = round(sum(policy.prompt_chars) / len(policy.prompt_chars))

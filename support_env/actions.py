@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from .domain.kb import KnowledgeBase
-from .domain.world import PolicyViolation, World, Write
+from .domain.world import Impossible, World, Write
 from .encodable import escaped
-from .episodes.customer import follow_up
+from .episodes.customer import asks_for, follow_up
 from .episodes.spec import EpisodeSpec, TicketSpec
 from .grading.progress import SentReply, TicketProgress
 from .grading.reply import grade_reply
 from .grading.rewards import (
+    PENALTY_POLICY_BREACH,
     PENALTY_UNEXPECTED_WRITE,
     PENALTY_WRONG_FACTS,
     REWARD_OUTCOME,
@@ -61,6 +62,7 @@ class Desk:
     progress: list[TicketProgress] = field(default_factory=list)
     search_results: list[KBResult] = field(default_factory=list)
     records: dict[str, Any] = field(default_factory=dict)
+    sparse: bool = False  # sparse reward mode: nothing the agent sees may tell whether an action was right
 
     @property
     def current(self) -> TicketSpec | None:
@@ -106,7 +108,10 @@ def reply_ticket(desk: Desk, action: SupportAction) -> Outcome:
             components["reply"] = round(gain, 4)
         if grade.wrong or grade.forbidden:
             components.update(_pay(progress, "wrong_facts", PENALTY_WRONG_FACTS))
-        answer = follow_up(ticket, text, bool(grade.missing), turn=len(progress.replies), seed=desk.spec.seed)
+        answer = follow_up(ticket, text, bool(grade.missing), turn=len(progress.replies), seed=desk.spec.seed, judging=not desk.sparse)
+        if ticket.clarification and "clarification" not in progress.looked_up and asks_for(ticket.clarification, text):
+            answer = ticket.clarification.answer
+            progress.looked_up.add("clarification")  # what the customer said counts as evidence for the operation
         if answer:
             progress.thread.append(ThreadMessage(author="customer", text=answer))
             result += "; the customer answered in the thread"
@@ -206,11 +211,15 @@ def perform(desk: Desk, action: SupportAction) -> Outcome:
 
 
 def _write(desk: Desk, action: SupportAction, operation: Callable[[str], Write]) -> Outcome:
-    """Run an account operation for the current ticket's customer; policy refusals are invalid actions."""
+    """Run an account operation for the current ticket's customer. What cannot happen is refused
+    (an invalid action); what policy forbids happens, and costs like an operation the case does
+    not need, every time, whatever its target: the grade then zeroes the case."""
     ticket, progress = _target(desk, action)
     write = _world_call(operation, _account_of(ticket))
     progress.writes.append(write)
     progress.write_evidence.append(frozenset(progress.looked_up))
+    if write.breach:
+        return f"done: {write.describe()}", {"policy_breach": PENALTY_POLICY_BREACH}
     if not is_expected_write(ticket.truth, write):
         return f"done: {write.describe()}", {"unexpected_write": PENALTY_UNEXPECTED_WRITE}
     if not set(ticket.truth.evidence) <= progress.looked_up:
@@ -228,7 +237,7 @@ def _account_of(ticket: TicketSpec) -> str:
 def _world_call(operation: Callable[..., Any], *args: Any) -> Any:
     try:
         return operation(*args)
-    except PolicyViolation as exc:
+    except Impossible as exc:
         raise InvalidAction(f"refused: {exc}") from exc
 
 

@@ -30,6 +30,7 @@ from .models import Grade, HistoryEntry, Reward, SupportAction, SupportObservati
 
 MAX_STEPS = 50
 MAX_INVALID_ACTIONS = 10
+REWARD_MODES = ("dense", "sparse")
 
 
 class EpisodeNotStarted(RuntimeError):
@@ -60,27 +61,41 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         split: Optional[str] = None,
         queue_length: Optional[int] = None,
         index: Optional[int] = None,
+        reward_mode: Optional[str] = None,
     ) -> SupportObservation:
         """Start `task_id` (default easy_classify): the canonical queue, or with a
         `seed` a generated one from `split` ("train" by default, or "eval") of
         `queue_length` tickets (default: the task's). Or start task `index` of
-        Task API `split` ("canonical" by default; see `get_task`). Raises
-        ValueError (and UnknownTaskError, a ValueError) for bad arguments,
-        changing nothing."""
+        Task API `split` ("canonical" by default; see `get_task`).
+        `reward_mode` "dense" (the default) pays shaped step rewards and adds
+        the grade on the last step; "sparse" pays 0 on every step and shows no
+        reward detail until the last, whose reward is the grade, and nothing
+        the episode shows before then tells whether an action was right.
+        Raises ValueError (and UnknownTaskError, a ValueError) for bad
+        arguments, changing nothing."""
+        if reward_mode is not None and reward_mode not in REWARD_MODES:
+            raise ValueError(f"reward_mode must be one of {', '.join(REWARD_MODES)}, got {reward_mode!r}")
         for name, value in (("seed", seed), ("index", index)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if queue_length is not None and (isinstance(queue_length, bool) or not isinstance(queue_length, int)):
             raise ValueError(f"queue_length must be an integer, got {queue_length!r}")
         task_id, seed, split = tasks_api.resolve_reset(task_id, seed, split, index)
-        self._spec = build_episode(task_id, seed, split, queue_length)
+        return self.start_episode(build_episode(task_id, seed, split, queue_length), episode_id, reward_mode)
+
+    def start_episode(self, spec: EpisodeSpec, episode_id: Optional[str] = None, reward_mode: Optional[str] = None) -> SupportObservation:
+        """Start the episode `spec` (as `reset` does once it has built one): for tests, audits and
+        tools that make their own episodes, such as one ticket of one reasoning family."""
+        self._spec = spec
         self._episode_id = episode_id or uuid.uuid4().hex
         self._desk = Desk(
             spec=self._spec,
             kb=self._kb,
-            world=load_world(self._spec.world, self._spec.records),
+            world=load_world(self._spec.world, self._spec.records, self._spec.today),
             progress=[TicketProgress(self._spec.tickets[0].id)],
+            sparse=reward_mode == "sparse",
         )
+        self._reward_mode = reward_mode or "dense"
         self._steps = 0
         self._invalid = 0
         self._total_reward = 0.0
@@ -111,7 +126,9 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
         if self._count_repeat(action) > REPEATS_ALLOWED and error is None:
             components["repetition"] = PENALTY_REPETITION
         self._end_if_over()
-        if self._done:
+        if self._desk.sparse:  # the grade on the last step, nothing before it
+            components = {"episode_grade": self._grade.score} if self._done else {}
+        elif self._done:
             components["episode_grade"] = self._grade.score
         reward = Reward(value=round(sum(components.values()), 4), components=components)
         self._total_reward = round(self._total_reward + reward.value, 4)
@@ -144,6 +161,8 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             seed=self._spec.seed,
             split=self._spec.split,
             difficulty=self._spec.difficulty,
+            today=self._spec.today,
+            reward_mode=self._reward_mode,
             done=self._done,
             current_ticket_id=current.id if current else None,
             tickets_total=len(self._spec.tickets),
@@ -219,6 +238,8 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             seed=spec.seed,
             split=spec.split,
             difficulty=spec.difficulty,
+            today=spec.today,
+            reward_mode=self._reward_mode,
             objective=spec.objective,
             current_ticket=self._current_view(),
             tickets_remaining=len(spec.tickets) - desk.index,

@@ -93,6 +93,9 @@ class TicketView(BaseModel):
     body: str = Field(description="The customer's message.")
     customer: Customer = Field(description="Who wrote it and on which plan.")
     priority: str = Field(description="Priority set by the customer: low, normal, high or urgent. Customers often misjudge it.")
+    created_at: Optional[str] = Field(
+        default=None, description="When the customer opened the ticket (ISO 8601, UTC), on or before the observation's `today`."
+    )
     thread: list[ThreadMessage] = Field(
         default_factory=list, description="Replies sent on this ticket and the customer's answers, oldest first."
     )
@@ -155,7 +158,15 @@ class SupportObservation(Observation):
     task_id: str = Field(default="", description="Task being played.")
     seed: Optional[int] = Field(default=None, description="Seed the episode was generated from (null: the canonical episode).")
     split: Optional[str] = Field(default=None, description="Template split of a generated episode: train or eval (null: canonical).")
-    difficulty: str = Field(default="", description="easy, medium or hard.")
+    difficulty: str = Field(default="", description="easy, medium, hard or expert.")
+    today: str = Field(
+        default="", description="Today's date in the support world (ISO 8601). Refund windows, key expiries and ages count from it."
+    )
+    reward_mode: str = Field(
+        default="dense",
+        description="dense: shaped step rewards and the grade on the last step; sparse: every step's reward is 0 and "
+        "reward_detail empty until the last step, which carries the grade.",
+    )
     objective: str = Field(default="", description="What the agent must do in this task, including the category rubric.")
     current_ticket: Optional[TicketView] = Field(default=None, description="The ticket to work on; null once the queue is empty.")
     tickets_remaining: int = Field(default=0, description="Tickets not yet closed, including the current one.")
@@ -196,7 +207,9 @@ class SupportState(State):
     task_id: str = Field(default="", description="Task being played.")
     seed: Optional[int] = Field(default=None, description="Seed of the episode (null: canonical).")
     split: Optional[str] = Field(default=None, description="Template split of a generated episode (null: canonical).")
-    difficulty: str = Field(default="", description="easy, medium or hard.")
+    difficulty: str = Field(default="", description="easy, medium, hard or expert.")
+    today: str = Field(default="", description="Today's date in the support world (ISO 8601).")
+    reward_mode: str = Field(default="dense", description="dense or sparse (sparse: total_reward stays 0 until done).")
     done: bool = Field(default=False, description="Whether the episode has ended.")
     current_ticket_id: Optional[str] = Field(default=None, description="Id of the current ticket; null once the queue is empty.")
     tickets_total: int = Field(default=0, description="Tickets in the queue.")

@@ -29,6 +29,8 @@ KNOWN_MISSES = {
     "silence states no claim to judge",
     "case_damaged_securekey_train__c-04": "replaces 'the key that isn't recognised' instead of the whole order: as above",
     "support_response_time__c-03": "answers the response time and ignores the question about phone support: silence again",
+    "computed_dates__b-05": "'until the 23rd' names a day without its month: a bare ordinal is not read as a date (it is as "
+    "often 'the 2nd key', 'the 3rd attempt'), so the last day to ask is not stated",
 }
 
 
@@ -48,7 +50,7 @@ def test_the_set_is_large_and_covers_every_ticket_family_that_needs_a_reply():
 def test_every_case_names_the_ticket_plan_and_article_it_is_graded_against():
     kb = default_kb()
     for case in CASES:
-        spec = ticket(case.task_id, case.split, case.seed, case.ticket_id)
+        spec = ticket(case.task_id, case.split, case.seed, case.ticket_id, case.template)
         assert spec.customer.plan == case.plan, case.id
         assert spec.truth.reply is not None and spec.truth.reply.article == case.article, case.id
         assert case.article in kb.articles and case.label in ("correct", "wrong"), case.id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from support_env.environment import SupportEnvironment
@@ -10,7 +12,10 @@ from support_env.grading.claims import read_claims
 from support_env.grading.reply import grade_reply
 from support_env.grading.tickets import grade_episode, grade_ticket
 from support_env.domain.kb import default_kb
-from support_env.agents.reference import ReferencePolicy, compose_reply
+from support_env.domain.world import Write
+from support_env.episodes.spec import ExpectedWrite
+from support_env.agents.reading import compose_reply
+from support_env.agents.reference import ReferencePolicy
 from support_env.grading.progress import SentReply, TicketProgress
 from support_env.agents.rollout import play
 from support_env.episodes.catalogue import TASK_IDS, canonical_task
@@ -185,3 +190,70 @@ def test_the_grade_explains_every_deduction():
     for ticket in grade.tickets:
         assert ticket.score < 1.0
         assert ticket.notes, ticket
+
+
+# --- case outcomes: policy breaches, cases that need no operation -------------------------
+
+def refund_ticket(**truth):
+    """The canonical refund case with its truth changed: reply and escalation aside."""
+    ticket = canonical_task("duplicate_charge_refund").tickets[0]
+    return dataclasses.replace(ticket, truth=dataclasses.replace(ticket.truth, reply=None, escalate=False, **truth))
+
+
+def case_progress(ticket, looked_up=(), writes=(), write_evidence=None, resolution="no_action_needed"):
+    return TicketProgress(
+        ticket.id, classified_as=ticket.truth.category, looked_up=set(looked_up), writes=list(writes),
+        write_evidence=list(write_evidence if write_evidence is not None else [frozenset(looked_up)] * len(writes)),
+        resolution=resolution, closed=True,
+    )
+
+
+DUPLICATE_REFUND = Write("refund", "INV-30587", 4900)
+
+
+def test_a_write_that_broke_policy_zeroes_the_case_even_beside_the_needed_one():
+    ticket = refund_ticket()
+    breach = Write("refund", "INV-30112", 4900, breach="outside the 14-day refund window (KB-B01)")
+    clean = grade_ticket(ticket, case_progress(ticket, ticket.truth.evidence, [DUPLICATE_REFUND], resolution="refund_issued"), KB)
+    assert clean.score == 1.0
+    broke = grade_ticket(ticket, case_progress(ticket, ticket.truth.evidence, [DUPLICATE_REFUND, breach], resolution="refund_issued"), KB)
+    assert broke.components["outcome"] == 0.0 and broke.score == 0.0
+    assert "broke policy: refund of $49.00 on INV-30112: outside the 14-day refund window (KB-B01)" in broke.notes
+    assert not any(n.startswith("unexpected write") for n in broke.notes)
+    # A breach on the very target the case needs earns nothing either.
+    same = Write("refund", "INV-30587", 4900, breach="outside the 14-day refund window (KB-B01)")
+    assert same == DUPLICATE_REFUND  # the breach is no part of the comparison...
+    assert grade_ticket(ticket, case_progress(ticket, ticket.truth.evidence, [same], resolution="refund_issued"), KB).score == 0.0
+
+
+def test_a_case_that_needs_no_operation_is_resolved_by_a_decision_on_evidence():
+    ticket = refund_ticket(outcome=(), evidence=("invoices",), resolution="no_action_needed")
+    decided = grade_ticket(ticket, case_progress(ticket, looked_up={"invoices"}), KB)
+    assert decided.components["outcome"] == 1.0 and decided.score == 1.0, decided
+    unseen = grade_ticket(ticket, case_progress(ticket, looked_up={"account"}), KB)
+    assert unseen.components["outcome"] == 0.0 and unseen.score == 0.0
+    assert "closed without looking up invoices: no decision on evidence" in unseen.notes
+    assert not any("before acting" in n for n in unseen.notes)
+
+
+def test_a_write_on_a_case_that_needs_none_zeroes_it_on_evidence_or_not():
+    ticket = refund_ticket(outcome=(), evidence=("invoices",), resolution="no_action_needed")
+    acted = grade_ticket(ticket, case_progress(ticket, looked_up={"invoices"}, writes=[DUPLICATE_REFUND]), KB)
+    assert acted.components["outcome"] == 0.0 and acted.score == 0.0
+    assert "no account operation was needed: refund of $49.00 on INV-30587" in acted.notes
+
+
+def test_acting_before_the_customer_clarified_is_named_as_such():
+    expected = ExpectedWrite("refund", "INV-30587", 4900)
+    ticket = refund_ticket(outcome=(expected,), evidence=("invoices", "clarification"), resolution="refund_issued")
+    early = case_progress(ticket, looked_up={"invoices", "clarification"}, writes=[DUPLICATE_REFUND], write_evidence=[frozenset({"invoices"})])
+    graded = grade_ticket(ticket, early, KB)
+    assert graded.score == 0.0
+    assert "acted before the customer said which one" in graded.notes
+    assert "refund of $49.00 on INV-30587 was done before the customer said which one: no credit" in graded.notes
+    assert not any("look up clarification" in n or "looking up clarification" in n for n in graded.notes), graded.notes
+    after = case_progress(ticket, looked_up={"invoices", "clarification"}, writes=[DUPLICATE_REFUND], resolution="refund_issued")
+    assert grade_ticket(ticket, after, KB).score == 1.0
+    unasked = refund_ticket(outcome=(), evidence=("invoices", "clarification"), resolution="no_action_needed")
+    closed = grade_ticket(unasked, case_progress(unasked, looked_up={"invoices"}), KB)
+    assert closed.score == 0.0 and "closed before the customer said which one: no decision on evidence" in closed.notes

@@ -16,7 +16,7 @@ from support_env.agents import casework
 from support_env.episodes.cases import case_templates
 from support_env.episodes.generator import SPLITS, pools, templates
 from support_env.models import Customer, TicketView
-from support_env.agents.reference import classify, emergency, noise_kind
+from support_env.agents.reading import classify, emergency, noise_kind
 
 SAMPLE_SLOTS = {
     "month": "March", "weekday": "Monday", "amount": "$49.00", "invoice_id": "INV-12345", "key_last4": "3e1d",
@@ -35,10 +35,11 @@ def slot_variants(split: str, texts: list[str]) -> list[dict[str, str]]:
 
 
 def views(template, details=()) -> list[TicketView]:
-    bodies = [b for texts in template.bodies.values() for b in texts]
+    prose = getattr(template, "prose", template)  # a case template keeps its words in `prose`
+    bodies = [b for texts in prose.bodies.values() for b in texts]
     out = []
-    for slots in slot_variants(template.split, [*template.subjects, *bodies, *details]):
-        for subject, body, detail in itertools.product(template.subjects, bodies, [None, *details]):
+    for slots in slot_variants(template.split, [*prose.subjects, *bodies, *details]):
+        for subject, body, detail in itertools.product(prose.subjects, bodies, [None, *details]):
             text = body if detail is None else f"{body} {detail}"
             out.append(TicketView(
                 id="T01", subject=subject.format_map(slots), body=text.format_map(slots), priority="normal",
@@ -66,7 +67,7 @@ def test_every_template_phrasing_carries_its_cues(template):
     assert not problems, "\n".join(sorted(problems)[:5])
 
 
-@pytest.mark.parametrize("template", case_templates(), ids=lambda t: t.id)
+@pytest.mark.parametrize("template", [t for t in case_templates() if t.family is None], ids=lambda t: t.id)
 def test_every_case_phrasing_carries_its_cues_and_calls_for_its_records(template):
     for view in views(template):
         assert misread(view, template.kind, template.category) is None, (misread(view, template.kind, template.category), view.subject, view.body)

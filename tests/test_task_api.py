@@ -21,8 +21,8 @@ def test_three_splits_number_the_canonical_tasks_and_the_seeds_of_each_queue_tas
     env = SupportEnvironment()  # the Task API works before any reset
     assert [(s["name"], s["type"], s["num_tasks"]) for s in env.list_splits()] == [
         ("canonical", "test", len(TASK_IDS)),
-        ("train", "train", 3 * SEEDS_PER_TASK),
-        ("eval", "validation", 3 * SEEDS_PER_TASK),
+        ("train", "train", 4 * SEEDS_PER_TASK),
+        ("eval", "validation", 4 * SEEDS_PER_TASK),
     ]
     assert [t["task_id"] for t in env.list_tasks("canonical")] == list(TASK_IDS)
     assert all(t["seed"] is None and t["reset"] == {"task_id": t["task_id"], "seed": None, "split": None}
@@ -30,11 +30,14 @@ def test_three_splits_number_the_canonical_tasks_and_the_seeds_of_each_queue_tas
     first = [(t["task_id"], t["seed"]) for t in env.get_task_range("train", 0, 7)]
     assert first == [(QUEUE_TASKS[i % 3], i // 3) for i in range(7)]  # interleaved: every prefix is balanced
     assert env.get_task("eval", 3 * SEEDS_PER_TASK - 1)["reset"] == {"task_id": "hard_mixed_queue", "seed": SEEDS_PER_TASK - 1, "split": "eval"}
-    assert env.get_task_range("canonical", -2) == env.list_tasks("canonical")[4:]  # slice semantics
+    # the expert tier comes after the first three tasks' numbers, which it left as they were
+    assert env.get_task("eval", 3 * SEEDS_PER_TASK + 7)["reset"] == {"task_id": "expert_queue", "seed": 7, "split": "eval"}
+    assert env.get_task("train", 4 * SEEDS_PER_TASK - 1)["reset"] == {"task_id": "expert_queue", "seed": SEEDS_PER_TASK - 1, "split": "train"}
+    assert env.get_task_range("canonical", -2) == env.list_tasks("canonical")[5:]  # slice semantics
     assert len(env.list_tasks("train")) == env.num_tasks("train")
 
 
-@pytest.mark.parametrize("split, index", [("canonical", 6), ("train", -1), ("eval", 3 * SEEDS_PER_TASK), ("train", True)])
+@pytest.mark.parametrize("split, index", [("canonical", 7), ("train", -1), ("eval", 4 * SEEDS_PER_TASK), ("train", True)])
 def test_an_index_outside_its_split_is_an_index_error(split, index):
     with pytest.raises(IndexError):
         SupportEnvironment().get_task(split, index)
@@ -45,7 +48,7 @@ def test_an_unknown_split_names_the_splits():
         SupportEnvironment().num_tasks("test")
 
 
-@pytest.mark.parametrize("split, index", [("canonical", 0), ("canonical", 4), ("train", 0), ("train", 2), ("eval", 5), ("eval", 2999)])
+@pytest.mark.parametrize("split, index", [("canonical", 0), ("canonical", 4), ("train", 0), ("train", 2), ("eval", 5), ("eval", 2999), ("eval", 3001)])
 def test_reset_with_split_and_index_starts_the_task_it_names(split, index):
     env = SupportEnvironment()
     task = env.get_task(split, index)
@@ -62,7 +65,7 @@ def test_reset_by_index_defaults_to_the_canonical_split_and_refuses_contradictio
     for arguments, message in [
         ({"index": 2, "task_id": "easy_classify"}, "disagrees with task 2"),
         ({"split": "train", "index": 3, "seed": 2}, "seed 2 disagrees"),
-        ({"index": 6}, r"in \[0, 6\)"),
+        ({"index": 7}, r"in \[0, 7\)"),
         ({"split": "test", "index": 0}, "unknown split"),
         ({"index": -1}, "non-negative"),
         ({"split": "canonical", "seed": 3}, "canonical split has no seeds"),
@@ -75,8 +78,8 @@ def test_reset_by_index_defaults_to_the_canonical_split_and_refuses_contradictio
 def test_the_task_api_routes(http):
     assert http.get("/list_environments").json() == ["support_env"]
     splits = http.get("/support_env/splits").json()
-    assert [(s["name"], s["num_tasks"]) for s in splits] == [("canonical", 6), ("train", 3000), ("eval", 3000)]
-    assert http.post("/support_env/num_tasks", json={"split": "eval"}).json() == {"num_tasks": 3000}
+    assert [(s["name"], s["num_tasks"]) for s in splits] == [("canonical", 7), ("train", 4000), ("eval", 4000)]
+    assert http.post("/support_env/num_tasks", json={"split": "eval"}).json() == {"num_tasks": 4000}
     task = http.post("/support_env/task", json={"split": "eval", "index": 5}).json()["task"]
     assert task == SupportEnvironment().get_task("eval", 5)
     listed = http.post("/support_env/tasks", json={"split": "canonical"}).json()
@@ -86,7 +89,7 @@ def test_the_task_api_routes(http):
 
 
 @pytest.mark.parametrize("path, body, status, message", [
-    ("/support_env/task", {"split": "eval", "index": 3000}, 400, "Invalid task index"),
+    ("/support_env/task", {"split": "eval", "index": 4000}, 400, "Invalid task index"),
     ("/support_env/task", {"split": "nope", "index": 0}, 400, "unknown split 'nope'; splits: canonical, train, eval"),
     ("/support_env/num_tasks", {"split": "\ud800"}, 400, "unknown split"),
     ("/support_env/tasks", {}, 422, None),
@@ -107,8 +110,8 @@ def test_http_reset_takes_split_and_index(http):
     assert set(response.json()) == {"observation", "reward", "done"}  # the wire format is unchanged
     canonical = to_observation(http.post("/reset", json={"index": 5}).json())
     assert (canonical.task_id, canonical.seed, canonical.split) == ("damaged_item_replacement", None, None)
-    refused = http.post("/reset", json={"split": "train", "index": 3000})
-    assert refused.status_code == 400 and "in [0, 3000)" in refused.json()["detail"]
+    refused = http.post("/reset", json={"split": "train", "index": 4000})
+    assert refused.status_code == 400 and "in [0, 4000)" in refused.json()["detail"]
     assert http.post("/reset", json={"index": -1}).status_code == 422
 
 

@@ -9,11 +9,11 @@ article it found that hold for the customer's plan.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Protocol
 
 from . import casework
+from .playbooks import PLAYBOOKS
+from .reading import classify, compose_reply, emergency, noise_kind
 from ..domain.kb import Article, KnowledgeBase, default_kb
 from ..models import SupportAction, SupportObservation, TicketView
 
@@ -22,104 +22,6 @@ class Policy(Protocol):
     name: str
 
     def act(self, observation: SupportObservation) -> SupportAction: ...
-
-
-CATEGORY_CUES: dict[str, tuple[str, ...]] = {
-    "billing": (
-        "refund", "invoice", "charge", "charged", "payment", "card", "billing", "bill", "price", "vat",
-        "tax", "receipt", "subscription", "paid", "pay", "money", "credit card", "declined", "upgrade", "downgrade",
-    ),
-    "technical": (
-        "error", "429", "500", "503", "api", "webhook", "rate limit", "latency", "database", "backup", "token",
-        "timeout", "sdk", "bucket", "storage", "deploy", "endpoint", "request", "requests", "objects", "files",
-        "postgres", "oauth", "outage", "down", "region", "snapshot", "restore",
-    ),
-    "account": (
-        "login", "log in", "logged", "sign in", "password", "2fa", "two-factor", "two factor", "authenticator",
-        "owner", "ownership", "seat", "seats", "teammate", "invite", "email address", "sso", "hacked", "leaked",
-        "github", "takeover", "access", "locked out", "phone", "member", "transfer", "securekey", "security key",
-    ),
-}
-
-SPAM_CUES = ("seo", "backlink", "link building", "link-building", "guest post", "ranking", "marketing services",
-             "promote your", "unsubscribe", "limited offer", "special offer", "outreach")
-THANKS_CUES = ("thank you", "thanks", "thank u", "appreciate", "grateful", "kudos")
-QUESTION_CUES = ("?", "how ", "can you", "could you", "please help", "what ", "when ", "why ", "need ")
-
-@dataclass(frozen=True)
-class EmergencyRule:
-    """An emergency is recognised when the ticket has one cue from each list;
-    `query` is how a support engineer would look up the runbook for it."""
-
-    name: str
-    category: str
-    any_of: tuple[str, ...]
-    and_any_of: tuple[str, ...]
-    query: str
-
-
-EMERGENCY_RULES = (
-    EmergencyRule("deleted production data", "technical", ("deleted", "dropped", "wiped", "destroyed"),
-                  ("production", "prod ", "prod db", "live database", "customer data"), "recover a deleted database"),
-    EmergencyRule("leaked credential", "account", ("leaked", "exposed", "pushed", "committed", "public repo", "publicly"),
-                  ("api key", "secret key", "production key", "live key", "credentials"), "leaked API key exposed revoke"),
-    EmergencyRule("account takeover", "account", ("not me", "wasn't me", "was not me", "didn't do", "did not do", "not us",
-                                       "unrecognised", "unrecognized", "unknown"),
-                  ("login", "log in", "logged in", "sign-in", "signed in", "2fa", "email was changed", "email changed"),
-                  "suspected account takeover lock"),
-    EmergencyRule("data loss", "technical", ("vanish", "disappear", "missing", "gone", "lost"),
-                  ("objects", "files", "bucket", "data loss", "records"), "data loss incident emergency engineering"),
-)
-
-
-def _text(ticket: TicketView) -> str:
-    return f"{ticket.subject}\n{ticket.body}".lower()
-
-
-def _has(text: str, cues: tuple[str, ...]) -> bool:
-    return any(re.search(r"(?<![a-z])" + re.escape(c), text) for c in cues)
-
-
-def classify(ticket: TicketView) -> str:
-    """An emergency's type decides its category; otherwise the most cue words win."""
-    rule = emergency(ticket)
-    if rule is not None:
-        return rule.category
-    text = _text(ticket)
-    scores = {cat: sum(len(re.findall(r"(?<![a-z])" + re.escape(c), text)) for c in cues) for cat, cues in CATEGORY_CUES.items()}
-    return max(scores, key=lambda c: (scores[c], c == "technical"))
-
-
-def noise_kind(ticket: TicketView) -> str | None:
-    """'spam', 'thanks' or None (a real request)."""
-    text = _text(ticket)
-    if _has(text, SPAM_CUES):
-        return "spam"
-    if _has(text, THANKS_CUES) and not _has(text, QUESTION_CUES):
-        return "thanks"
-    return None
-
-
-def is_noise(ticket: TicketView) -> bool:
-    return noise_kind(ticket) is not None
-
-
-def emergency(ticket: TicketView) -> EmergencyRule | None:
-    text = _text(ticket)
-    return next((r for r in EMERGENCY_RULES if _has(text, r.any_of) and _has(text, r.and_any_of)), None)
-
-
-def compose_reply(ticket: TicketView, article: Article, done: str = "") -> str:
-    """A short reply: what was done (if anything), then every fact of `article`
-    that holds for the customer's plan."""
-    first_name = ticket.customer.name.split()[0]
-    lines = [f"- {f.name[0].upper() + f.name[1:]}: {f.value}." for f in article.facts_for(ticket.customer.plan) if not f.rule]
-    return (
-        f"Hi {first_name},\n\nThanks for contacting Stackwell support. {done + ' ' if done else ''}"
-        f"Per our policy \"{article.title}\":\n"
-        + "\n".join(lines)
-        + "\n\nReply here if anything is unclear.\nStackwell Support"
-    )
 
 
 class ReferencePolicy:
@@ -149,6 +51,11 @@ class ReferencePolicy:
 
     def _plan(self, ticket: TicketView, observation: SupportObservation) -> list[SupportAction]:
         """Every step for this ticket, in order; `act` takes the first not yet done."""
+        if ticket.customer.account_id:
+            for playbook in PLAYBOOKS:
+                steps = playbook(ticket, observation, self.kb)
+                if steps is not None:
+                    return steps
         objective = observation.objective.lower()
         noise = noise_kind(ticket)
         answers = ("reply" in objective or "answer" in objective) and noise is None
@@ -184,5 +91,7 @@ class ReferencePolicy:
 
 
 def _step_key(action: SupportAction) -> str:
-    """Steps are done once each; texts do not make a step new."""
-    return casework.write_key(action) + f":{action.record}"
+    """Steps are done once each; texts do not make a step new, except that a reply asking the
+    customer a question and the reply after the answer are two steps."""
+    asks = action.action_type == "reply_ticket" and (action.reply_text or "").rstrip().endswith("?")
+    return casework.write_key(action) + f":{action.record}" + (":asks" if asks else "")

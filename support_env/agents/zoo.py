@@ -12,13 +12,14 @@ import random
 from ..domain.kb import KnowledgeBase, default_kb
 from ..models import ACTION_TYPES, CATEGORIES, RECORDS, SupportAction, SupportObservation, TicketView
 from ..episodes.catalogue import CASE_TASKS, TASK_IDS
-from .reference import ReferencePolicy, classify, compose_reply, emergency
+from .reading import EMERGENCY_RULES, classify, compose_reply, emergency, noise_kind
+from .reference import ReferencePolicy
 
 
 ALL_TASKS = TASK_IDS
 # Tasks where answering from the KB is part of the job; on easy_classify,
 # classifying and closing is the whole job, so those strategies are not exploits there.
-ANSWER_TASKS = ("medium_kb_reply", "hard_mixed_queue", *CASE_TASKS)
+ANSWER_TASKS = ("medium_kb_reply", "hard_mixed_queue", *CASE_TASKS, "expert_queue")
 
 
 def _act(action_type: str, ticket: TicketView | None = None, **fields: str) -> SupportAction:
@@ -98,7 +99,7 @@ class EscalateEverything(_PerTicket):
     """Escalates every ticket, then closes it."""
 
     name = "escalate-everything"
-    targets = ("hard_mixed_queue", "account_takeover_fraud")
+    targets = ("hard_mixed_queue", "account_takeover_fraud", "expert_queue")
 
     def moves(self, ticket: TicketView) -> list[SupportAction]:
         return [_act("escalate_ticket", ticket, reason="urgent customer issue"), _act("close_ticket", ticket)]
@@ -204,7 +205,7 @@ class EveryWrite:
     locked, every order replaced. Then closes."""
 
     name = "every-write"
-    targets = CASE_TASKS
+    targets = (*CASE_TASKS, "expert_queue")
 
     def __init__(self) -> None:
         self._queue: list[SupportAction] = []
@@ -236,9 +237,76 @@ class EveryWrite:
         return writes
 
 
+class KeywordGeneric(_PerTicket):
+    """A generic keyword script that reads only the ticket text: keyword category, escalation on
+    alarm words, a search with the ticket's words and a reply stating the top article's values for
+    the customer's plan, then close. No records, no dates, no account operations. It scores well
+    wherever the words decide, so it measures how much of a task the words alone solve."""
+
+    name = "keyword-generic"
+    targets = ("expert_queue",)  # elsewhere the words do decide: there it is a fair baseline, not an exploit
+
+    def __init__(self, kb: KnowledgeBase | None = None):
+        super().__init__()
+        self.kb = kb or default_kb()
+
+    def moves(self, ticket: TicketView) -> list[SupportAction]:
+        moves = [_act("classify_ticket", ticket, category=classify(ticket))]
+        if emergency(ticket):
+            moves.append(_act("escalate_ticket", ticket, reason="emergency words in the ticket"))
+        if noise_kind(ticket) is None:
+            moves.append(_act("search_kb", query=f"{ticket.subject} {ticket.body}"[:500]))
+        return moves
+
+    def next_after_moves(self, ticket: TicketView, observation: SupportObservation) -> SupportAction:
+        last = observation.conversation_history[-1].action
+        if last.startswith("search_kb"):
+            current = [r for r in observation.kb_search_results if not self.kb.articles[r.article_id].archived]
+            if current:
+                return _act("reply_ticket", ticket, reply_text=compose_reply(ticket, self.kb.articles[current[0].article_id]))
+        code = "escalated" if emergency(ticket) else noise_kind(ticket) or "resolved"
+        return _act("close_ticket", ticket, resolution="no_action_needed" if code == "thanks" else code)
+
+
+class RewardProber(_PerTicket):
+    """Reads the step rewards instead of the ticket: searches each emergency runbook and escalates
+    when a search pays (the runbook answers this ticket), then answers from the article that paid,
+    like the keyword script otherwise. In dense mode the search reward is an oracle for emergencies;
+    in sparse mode it pays nothing, so probing gains nothing."""
+
+    name = "reward-prober"
+    targets = ("expert_queue",)  # dense mode pays it on hard queues by design (shaping); sparse mode is for evaluation
+
+    def __init__(self, kb: KnowledgeBase | None = None):
+        super().__init__()
+        self.kb = kb or default_kb()
+
+    def moves(self, ticket: TicketView) -> list[SupportAction]:
+        self._probes = [rule.query for rule in EMERGENCY_RULES]
+        self._paid = self._searched = self._replied = False
+        return [_act("classify_ticket", ticket, category=classify(ticket))]
+
+    def next_after_moves(self, ticket: TicketView, observation: SupportObservation) -> SupportAction:
+        last = observation.conversation_history[-1]
+        if self._probes and last.action.startswith("search_kb") and last.reward > 0 and not self._paid:
+            self._paid, self._probes = True, []
+            return _act("escalate_ticket", ticket, reason="the emergency runbook matched")
+        if self._probes:
+            return _act("search_kb", query=self._probes.pop(0))
+        if noise_kind(ticket) is None and not self._replied:
+            if not self._searched:
+                self._searched = True
+                return _act("search_kb", query=f"{ticket.subject} {ticket.body}"[:500])
+            self._replied = True
+            current = [r for r in observation.kb_search_results if not self.kb.articles[r.article_id].archived]
+            if current:
+                return _act("reply_ticket", ticket, reply_text=compose_reply(ticket, self.kb.articles[current[0].article_id]))
+        return _act("close_ticket", ticket, resolution="escalated" if self._paid else "resolved")
+
+
 EXPLOITS = (
     DoNothing, RandomPolicy, CloseImmediately, EscalateEverything, KeywordStuffer,
-    RepeatFarmer, ClassifyOnly, ReplyWithoutSearch, EveryWrite,
+    RepeatFarmer, ClassifyOnly, ReplyWithoutSearch, EveryWrite, KeywordGeneric, RewardProber,
 )
 ZOO = (ReferencePolicy, *EXPLOITS, Sloppy)
 

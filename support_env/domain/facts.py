@@ -136,6 +136,36 @@ _HALF_RE = re.compile(
     re.I,
 )
 _WITHIN_THE_HOUR_RE = re.compile(r"\bwithin\s+the\s+hour\b", re.I)
+
+# --- dates: "2026-03-14", "14 March 2026", "14th of March", "March 14th", "Mar 14, 2026", "on Saturday, 14 March".
+# Value (year, month, day), year 0 when not stated: a reply rarely states the year, so a date without one
+# matches any year (`Quantity.same_as`). Numeric dates other than ISO ("3/14/2026", "14/03/2026", "03.14")
+# are left out on purpose: day and month cannot be told apart. A month alone ("in May") and a year alone
+# ("2026") are not dates. "May" counts only capitalised: "you may 2 ..." is not a date.
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+_MONTH = (
+    r"(?:(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?"
+    r"|nov(?:ember)?|dec(?:ember)?)\b\.?|(?-i:May)\b)"
+)
+_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+_YEAR = r"(?:19|20)\d\d"
+_ISO_DATE_RE = re.compile(r"\b(?P<y>(?:19|20)\d\d)-(?P<m>0?[1-9]|1[0-2])-(?P<d>[12]\d|3[01]|0?[1-9])\b(?![-/.]\d)")
+_DATE_RE = re.compile(
+    rf"\b(?:(?P<d1>{_DAY})(?:\s+of)?\s+(?P<m1>{_MONTH})(?:,?\s+(?P<y1>{_YEAR})\b)?"
+    rf"|(?P<m2>{_MONTH})\s+(?:the\s+)?(?P<d2>{_DAY})(?![\d:.]\d)\b(?![\s-]*(?:%|{_DURATION_UNIT}\b|(?:business|working|calendar|requests?|calls?|per|times|seats?|users?)\b))(?:,?\s+(?P<y2>{_YEAR})\b)?)",
+    re.I,
+)
+_DATE_CUE = tuple(_MONTHS)
+_DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _date(year: str | None, month: str, day: str) -> tuple[int, int, int] | None:
+    """(year or 0, month, day), or None for a day the month does not have ("31 February")."""
+    m = int(month) if month.isdigit() else _MONTHS[_unit(month)[:3]]
+    d = int(day.rstrip("stndrhSTNDRH"))
+    return (int(year) if year else 0, m, d) if 1 <= d <= _DAYS_IN_MONTH[m] else None
 _WEEKS_ALIASES = {"fortnight": 20160}
 _FORTNIGHT_RE = re.compile(r"\b(?:a|one)\s+fortnight\b", re.I)
 
@@ -158,8 +188,8 @@ _DURATION_CUE = re.compile(rf"(?:[\s-]|\d){_DURATION_UNIT}\b", re.I)
 @dataclass(frozen=True, slots=True)  # slots: graders keep every reply's quantities until the episode ends
 class Quantity:
     """A stated amount: `kind` is duration, business_days, money, rate,
-    percent or size; `value` is canonical (minutes, (low, high) days, cents,
-    requests per minute, percent, megabytes)."""
+    percent, size or date; `value` is canonical (minutes, (low, high) days, cents,
+    requests per minute, percent, megabytes, (year or 0, month, day))."""
 
     kind: str
     value: float | tuple[float, float]
@@ -172,6 +202,9 @@ class Quantity:
     def same_as(self, other: "Quantity") -> bool:
         if self.kind != other.kind:
             return False
+        if self.kind == "date":  # a date without a year is the same day in any year
+            (y1, m1, d1), (y2, m2, d2) = self.value, other.value
+            return m1 == m2 and d1 == d2 and (y1 == y2 or not y1 or not y2)
         if isinstance(self.value, tuple) or isinstance(other.value, tuple):
             return self.value == other.value
         tolerance = 0.05 if self.approx or other.approx else 1e-6
@@ -225,6 +258,13 @@ def extract_quantities(text: str) -> list[Quantity]:
         approx = bool(_APPROX_RE.search(text, max(0, m.start() - 16), m.start()))
         found.append(Quantity(kind, value, m.group(0), m.start(), weak, approx=approx))
 
+    # Dates first: "14 March" is a day, not a count or a duration, and "2026-05-03" holds no other amount.
+    for m in _ISO_DATE_RE.finditer(text) if "-" in text else ():
+        add(m, "date", _date(m.group("y"), m.group("m"), m.group("d")))
+    for m in _matches(_DATE_RE, _DATE_CUE, text, folded):
+        if free(m):
+            year, month, day = (m.group("y1"), m.group("m1"), m.group("d1")) if m.group("m1") else (m.group("y2"), m.group("m2"), m.group("d2"))
+            add(m, "date", _date(year, month, day))
     for m in _matches(_BUSINESS_DAYS_RE, _BUSINESS_DAYS_CUE, text, folded):
         lo = parse_number(m.group("lo"))
         hi = parse_number(m.group("hi")) if m.group("hi") else lo
@@ -302,13 +342,16 @@ def _with_listed_values(text: str, found: list[Quantity], taken: bytearray) -> l
             out.append(q)
             continue
         head = _LEADING_NUMBER_RE.match(q.text)
+        if q.kind == "date" and (not head or not _DIGIT_NUMBER_RE.fullmatch(head.group("n"))):
+            out.append(q)  # a list of days goes before the month only: "23 or 24 March"
+            continue
         number = parse_number(head.group("n")) if head else None
         window = text[max(0, q.start - 120):q.start]
         prefix = _LIST_BEFORE_RE.search(window)
         if not number or prefix is None:
             out.append(q)
             continue
-        scale = q.value / number
+        scale = None if q.kind == "date" else q.value / number
         base = q.start - len(window) + prefix.start()
         members = []
         for m in _LISTED_NUMBER_RE.finditer(prefix.group(0)):
@@ -316,7 +359,12 @@ def _with_listed_values(text: str, found: list[Quantity], taken: bytearray) -> l
             if any(taken[at:at + len(m.group(0))]):
                 continue
             value = parse_number(m.group(0))
-            if value is not None:
+            if q.kind == "date":
+                day = int(value) if value is not None and value.is_integer() else 0
+                year, month, _ = q.value
+                if 1 <= day <= _DAYS_IN_MONTH[month]:
+                    members.append(Quantity(q.kind, (year, month, day), m.group(0) + q.text[head.end():], at, False, True))
+            elif value is not None:
                 members.append(Quantity(q.kind, value * scale, m.group(0) + q.text[head.end():], at, False, True))
         if members:
             out += members
@@ -362,6 +410,18 @@ class Fact:
     negative: bool = False
     rule: bool = False
     unlike: tuple[tuple[str, ...], ...] = ()  # cue words that rule the fact out: "annual" for the monthly refund window
+    # Other amounts that state the value on the day the case is read: a key expiring on 3 May, read on
+    # 14 March, "expires in 50 days" (a quantity fact's synonyms that are amounts).
+    also: tuple[Quantity, ...] = ()
+
+    def holds(self, q: Quantity) -> bool:
+        """Whether the stated amount `q` is this fact's value (or one of the amounts that also state it)."""
+        return (self.quantity is not None and q.same_as(self.quantity)) or any(q.same_as(a) for a in self.also)
+
+    def kinds(self) -> frozenset[str]:
+        """The kinds of amount that can state the fact: its own, and those of `also`."""
+        own = frozenset((self.quantity.kind,)) if self.quantity is not None else frozenset()
+        return own | frozenset(a.kind for a in self.also)
 
     def applies_to(self, plan: str) -> bool:
         return self.plan is None or self.plan == plan
@@ -380,7 +440,8 @@ _NO_NEED = ("need", "needs", "necessary")
 def _phrase(text: str) -> tuple[bool, tuple[str, ...]]:
     """(whether the phrase negates, its content stems without the negation)."""
     words = tokens(text)
-    negates = any(w in _NEGATION_WORDS for w in words)
+    # "whether used or not" states both, it denies nothing
+    negates = any(w in _NEGATION_WORDS and not (w == "not" and words[i - 1:i] == ["or"]) for i, w in enumerate(words))
     kept = [w for w in words if w not in _NEGATION_WORDS and not (negates and w in _NO_NEED) and w not in STOPWORDS]
     return negates, tuple(stem(w) for w in kept)
 
@@ -403,6 +464,7 @@ def make_fact(
     quantity = _whole_quantity(value)
     negative = quantity is None and _phrase(value)[0]
     phrases: list[tuple[bool, tuple[str, ...]]] = []
+    also = tuple(q for q in (_whole_quantity(s) for s in synonyms or ()) if q is not None) if quantity is not None else ()
     if quantity is None:
         for phrase in [value, *(synonyms or [])]:
             written_positive = phrase.startswith("+")
@@ -414,7 +476,7 @@ def make_fact(
     unlike = tuple(dict.fromkeys(c for c in (tuple(tokens(a[1:])) for a in about or () if a.startswith("-")) if c))
     return Fact(
         key=key, value=value, plan=plan, quantity=quantity, phrases=tuple(phrases), label=label or "", about=cues,
-        negative=negative, rule=rule, unlike=unlike,
+        negative=negative, rule=rule, unlike=unlike, also=also,
     )
 
 

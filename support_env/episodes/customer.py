@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 import re
 
-from .spec import TicketSpec
+from .spec import Clarification, TicketSpec
 from ..domain.yamlfile import parse_yaml
 
 REPLIES_FILE = Path(__file__).parent / "data" / "customer_replies.yaml"
@@ -43,18 +43,32 @@ def phrasings() -> dict[str, tuple[str, ...]]:
     return {rule: tuple(texts) for rule, texts in parse_yaml(REPLIES_FILE.read_text(encoding="utf-8")).items()}
 
 
-def follow_up(ticket: TicketSpec, reply_text: str, incomplete: bool, turn: int, seed: int | None) -> str | None:
+def follow_up(ticket: TicketSpec, reply_text: str, incomplete: bool, turn: int, seed: int | None, judging: bool = True) -> str | None:
     """The customer's answer to the agent's `turn`-th reply (1-based), or None. `incomplete`:
-    whether part of the customer's question is still unanswered."""
+    whether part of the customer's question is still unanswered. With `judging` False (sparse
+    reward mode) only a question gets an answer: a correction or a reminder would tell the agent
+    that its reply was wrong or short."""
     if turn > MAX_FOLLOW_UPS:
         return None
     rng = random.Random(f"{seed}:{ticket.id}:{turn}")
-    named = plan_taken_for(reply_text, ticket.customer.plan)
+    named = plan_taken_for(reply_text, ticket.customer.plan) if judging else None
     if named:
         return rng.choice(phrasings()["not_our_plan"]).format(plan=ticket.customer.plan.capitalize(), named=named.capitalize())
     if "?" in reply_text:
         extra = f", and the ticket is {ticket.id}" if rng.random() < 0.5 else ""
         return rng.choice(phrasings()["question"]).format(company=ticket.customer.company, email=ticket.customer.email, extra=extra)
-    if incomplete:
+    if incomplete and judging:
         return rng.choice(phrasings()["incomplete"])
     return None
+
+
+def asks_for(clarification: Clarification, reply_text: str) -> bool:
+    """Whether the reply asks the customer for the missing information: a sentence that is a
+    question and names one of the things the clarification is about."""
+    for sentence in _SENTENCE_RE.findall(reply_text):
+        if sentence.rstrip().endswith("?") and any(re.search(rf"\b{re.escape(cue)}", sentence, re.I) for cue in clarification.asks):
+            return True
+    return False
+
+
+_SENTENCE_RE = re.compile(r"[^.!?\n]*[.!?]?")

@@ -14,10 +14,11 @@ from __future__ import annotations
 import random
 import string
 from dataclasses import dataclass
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from .cases import CASE_CHANCE, RECORDS_OBJECTIVE, mix_in_case
+from .cases import CASE_CHANCE, FAMILY_CHANCE, RECORDS_OBJECTIVE, case_templates, fill_case, fill_cases, mix_in_case, mix_in_family, world_records
 from ..models import Customer
 from .prose import email_address, signed, write_up
 from .spec import EpisodeSpec, ForbiddenClaim, ReplyTruth, TicketSpec, TicketTruth
@@ -35,6 +36,9 @@ TASK_MIX = {
     "medium_kb_reply": {"routine": 1.0},
     "hard_mixed_queue": {"routine": 0.4, "noise": 0.2, "critical": 0.4},
 }
+# Tasks whose every ticket is a reasoning-family case, and their queue lengths.
+FAMILY_TASKS = ("expert_queue",)
+EXPERT_LENGTH = (6, 8)
 # Chance that a ticket carries an extra, irrelevant detail sentence.
 DETAIL_CHANCE = {"easy": 0.3, "medium": 0.5, "hard": 0.7}
 
@@ -121,14 +125,26 @@ def fill_ticket(template: Template, ticket_id: str, rng: random.Random, split: s
     )
 
 
-def generate_episode(canonical: EpisodeSpec, seed: int, split: str = "train", queue_length: int | None = None) -> EpisodeSpec:
-    """A fresh queue with the shape and difficulty of `canonical`, drawn from `split`'s templates."""
+def draw_today(seed_key: str) -> date:
+    """The world's date for a generated episode: a day of 2026, from a stream of its own."""
+    return date(2026, 1, 1) + timedelta(days=random.Random(f"{seed_key}:today").randint(0, 364))
+
+
+def generate_episode(
+    canonical: EpisodeSpec, seed: int, split: str = "train", queue_length: int | None = None, families: bool = True
+) -> EpisodeSpec:
+    """A fresh queue with the shape and difficulty of `canonical`, drawn from `split`'s templates.
+    `families=False` leaves out the reasoning-family ticket a hard queue may carry: the queue as
+    it was before the families, whose tickets labelled replies are pinned to."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if canonical.task_id in FAMILY_TASKS:
+        return generate_family_queue(canonical, seed, split, queue_length)
     length = len(canonical.tickets) if queue_length is None else queue_length
     if not 1 <= length <= MAX_QUEUE_LENGTH:
         raise ValueError(f"queue_length must be between 1 and {MAX_QUEUE_LENGTH}, got {queue_length!r}")
-    rng = random.Random(f"{canonical.task_id}:{split}:{seed}:{length}")
+    seed_key = f"{canonical.task_id}:{split}:{seed}:{length}"
+    rng = random.Random(seed_key)
     with_reply = any(t.truth.reply for t in canonical.tickets)
     kinds = queue_kinds(canonical.task_id, length)
     rng.shuffle(kinds)
@@ -141,10 +157,72 @@ def generate_episode(canonical: EpisodeSpec, seed: int, split: str = "train", qu
         template = decks[kind][dealt[kind] % len(decks[kind])]
         dealt[kind] += 1
         tickets.append(fill_ticket(template, f"{prefix}{index + 1:02d}", rng, split, canonical.difficulty, with_reply))
-    # Record-backed cases come from a stream of their own: a queue without one is the same with or without them.
-    case_rng = random.Random(f"{canonical.task_id}:{split}:{seed}:{length}:case")
-    mixed = mix_in_case(tickets, case_rng, split, pools()[split]) if case_rng.random() < CASE_CHANCE.get(canonical.task_id, 0.0) else None
-    if mixed is None:
-        return EpisodeSpec(canonical.task_id, canonical.difficulty, canonical.objective, seed, tuple(tickets), split)
-    tickets, records = mixed
-    return EpisodeSpec(canonical.task_id, canonical.difficulty, canonical.objective + RECORDS_OBJECTIVE, seed, tuple(tickets), split, records=records)
+    # Record-backed cases come from streams of their own: a queue without one is the same with or without them.
+    case_rng = random.Random(f"{seed_key}:case")
+    cases, today = [], None
+    if case_rng.random() < CASE_CHANCE.get(canonical.task_id, 0.0):
+        mixed = mix_in_case(tickets, case_rng, split, pools()[split])
+        if mixed is not None:
+            tickets, case, today = mixed
+            cases.append(case)
+    today = today or draw_today(seed_key)
+    family_rng = random.Random(f"{seed_key}:family")
+    if families and family_rng.random() < FAMILY_CHANCE.get(canonical.task_id, 0.0):
+        mixed = mix_in_family(tickets, family_rng, split, pools()[split], today, seed_key)
+        if mixed is not None:
+            tickets, case = mixed
+            cases.append(case)
+    if not cases:
+        return EpisodeSpec(canonical.task_id, canonical.difficulty, canonical.objective, seed, tuple(tickets), split, today=today.isoformat())
+    return EpisodeSpec(canonical.task_id, canonical.difficulty, canonical.objective + RECORDS_OBJECTIVE, seed, tuple(tickets), split,
+                       records=world_records(cases, today), today=today.isoformat())
+
+
+def generate_family_queue(canonical: EpisodeSpec, seed: int, split: str, queue_length: int | None, prefix: str | None = None) -> EpisodeSpec:
+    """A queue made only of reasoning-family case tickets (`expert_queue`): 6-8 tickets unless
+    `queue_length` says otherwise, the families dealt from a shuffled deck (no family twice until
+    every family has had a ticket), each ticket with its own customer and records. A ticket's words
+    and records depend only on the seed, its place and its template (`family_ticket` rebuilds it)."""
+    rng = random.Random(f"{canonical.task_id}:{split}:{seed}:{queue_length}")
+    length = rng.randint(*EXPERT_LENGTH) if queue_length is None else queue_length
+    if not 1 <= length <= MAX_QUEUE_LENGTH:
+        raise ValueError(f"queue_length must be between 1 and {MAX_QUEUE_LENGTH}, got {queue_length!r}")
+    by_family: dict[str, list] = {}
+    for template in case_templates():
+        if template.split == split and template.family is not None:
+            by_family.setdefault(template.family, []).append(template)
+    if not by_family:
+        raise ValueError(f"no reasoning-family case templates in the {split} split")
+    families = rng.sample(sorted(by_family), len(by_family))
+    chosen = [rng.choice(by_family[families[i % len(families)]]) for i in range(length)]
+    rng.shuffle(chosen)
+    seed_key = f"{canonical.task_id}:{split}:{seed}:{length}"
+    today = draw_today(seed_key)
+    prefix = prefix or canonical.tickets[0].id[0]
+    tickets, cases = fill_cases(chosen, [f"{prefix}{i + 1:02d}" for i in range(length)], seed_key, split, today, pools()[split])
+    return EpisodeSpec(canonical.task_id, canonical.difficulty, canonical.objective, seed, tuple(tickets), split,
+                       records=world_records(cases, today), today=today.isoformat())
+
+
+def family_ticket(task_id: str, template_id: str, split: str, seed: int, ticket_id: str) -> TicketSpec:
+    """The ticket `ticket_id` of a seeded family queue as template `template_id` fills it, without
+    dealing the queue: for labelled replies pinned to a ticket, which then stay pinned when
+    templates are added (and the deal changes)."""
+    (template,) = [t for t in case_templates() if t.id == template_id]
+    length = random.Random(f"{task_id}:{split}:{seed}:None").randint(*EXPERT_LENGTH)
+    seed_key = f"{task_id}:{split}:{seed}:{length}"
+    index = int(ticket_id[1:]) - 1
+    rng = random.Random(f"{seed_key}:case{index}:0")
+    ticket, _ = fill_case(template, ticket_id, rng, split, draw_today(seed_key), pools()[split])
+    return ticket
+
+
+def family_episode(canonical: EpisodeSpec, template_id: str, seed: int) -> EpisodeSpec:
+    """An episode of `canonical`'s task holding one case ticket of case template `template_id`, for
+    tests and audits of one family."""
+    (template,) = [t for t in case_templates() if t.id == template_id]
+    seed_key = f"{canonical.task_id}:{template.split}:{seed}:{template_id}"
+    today = draw_today(seed_key)
+    tickets, cases = fill_cases([template], ["X01"], seed_key, template.split, today, pools()[template.split])
+    return EpisodeSpec(canonical.task_id, canonical.difficulty, canonical.objective, seed, tuple(tickets), template.split,
+                       records=world_records(cases, today), today=today.isoformat())

@@ -13,8 +13,42 @@ from ..models import Customer, ThreadMessage, TicketView
 
 
 # Facts of one case (not of the policy) a reply must state: their names and cue words.
+# A cue written "-created" rules the fact out where it stands (as in KB front matter): the date a key
+# was created is not its expiry date, the date of the charge is not the end of the refund window.
 TICKET_FACTS = {
     "refund_amount": ("amount refunded", ["refund", "refunded", "amount", "duplicate", "back", "return", "returned", "credit", "credited"]),
+    # What is left of an invoice after a partial refund: the net amount paid.
+    "amount_left": ("amount left to pay", [
+        "left", "remaining", "remains", "remain", "net", "still", "balance", "rest", "leaves", "leaving", "outstanding",
+        "in the end", "after the refund", "you paid", "you pay", "total paid",
+    ]),
+    # The date an API key expires.
+    "expiry_date": ("key expiry date", [
+        "expire", "expires", "expired", "expiring", "expiry", "expiration", "valid until", "valid through", "good until",
+        "stops working", "stop working", "lifetime ends", "runs out", "last day", "until", "through",
+        "left", "remaining", "still have", "to go",  # "expires in 50 days", "50 days left", where `also` has them
+        "-created", "-creation", "-generated", "-issued", "-made", "-today", "-now",
+    ]),
+    # The last date a refund can be requested.
+    "window_end": ("last day to request a refund", [
+        "until", "last day", "deadline", "by", "closes", "close", "window ends", "ends", "no later than", "latest", "before",
+        "through", "cut-off", "cutoff", "left", "remaining", "still have", "to go",
+        "-charged", "-billed", "-paid", "-renewed", "-today", "-now",
+    ]),
+    # Days left in a window.
+    "days_left": ("days left", [
+        "left", "remaining", "remain", "remains", "still have", "still got", "more days", "days left", "to go", "another",
+    ]),
+    # The customer's measured peak request rate.
+    "peak_rate": ("measured peak rate", [
+        "peak", "peaked", "peaks", "highest", "measured", "maximum", "max", "you sent", "you were sending", "your traffic",
+        "reached", "hit", "hitting", "spike", "spiked", "burst", "bursts", "topped", "logs show", "we saw", "we see",
+    ]),
+    # Money held by a pending card authorisation.
+    "authorised_amount": ("amount on hold", [
+        "hold", "held", "pending", "authorisation", "authorization", "authorised", "authorized", "temporary", "drop off",
+        "drops off", "released", "release", "falls off", "disappear", "disappears", "preauthorisation", "pre-authorisation",
+    ]),
 }
 
 
@@ -77,6 +111,16 @@ class TicketTruth:
 
 
 @dataclass(frozen=True)
+class Clarification:
+    """Information the ticket leaves out and only the customer can give (which order, which key).
+    The simulated customer gives `answer` to a reply that asks a question naming one of `asks`;
+    the right operation comes after that answer."""
+
+    asks: tuple[str, ...]
+    answer: str
+
+
+@dataclass(frozen=True)
 class TicketSpec:
     id: str
     subject: str
@@ -85,10 +129,14 @@ class TicketSpec:
     priority: str
     truth: TicketTruth
     source: str | None = None  # template id of a generated ticket; None for canonical ones
+    created_at: str | None = None  # ISO 8601; `catalogue.dated` fills it for tickets that have none
+    clarification: Clarification | None = None
+    family: str | None = None  # the reasoning family of a case ticket (see episodes/cases.py), if any
 
     def view(self, thread: list[ThreadMessage] | None = None) -> TicketView:
         return TicketView(
-            id=self.id, subject=self.subject, body=self.body, customer=self.customer, priority=self.priority, thread=thread or []
+            id=self.id, subject=self.subject, body=self.body, customer=self.customer, priority=self.priority,
+            created_at=self.created_at, thread=thread or [],
         )
 
 
@@ -102,3 +150,4 @@ class EpisodeSpec:
     split: str | None = None  # None for the canonical episode
     world: str | None = None  # the world file behind the tickets, if any
     records: str | None = None  # generated world records (JSON) behind the case tickets of a seeded queue
+    today: str = ""  # ISO date of the episode's world; `catalogue.dated` fills it

@@ -7,13 +7,16 @@ OpenEnv 0.10 lets a trainer or evaluator enumerate an environment's tasks
 already knows how to build, so the Task API adds no new episodes, only
 stable numbers for existing ones:
 
-* `canonical`: the six tasks exactly as written, index i = TASK_IDS[i]
-  (easy_classify, medium_kb_reply, hard_mixed_queue, then the three cases).
+* `canonical`: the seven tasks exactly as written, index i = TASK_IDS[i]
+  (easy_classify, medium_kb_reply, hard_mixed_queue, the three cases, then
+  expert_queue, whose canonical episode is a fixed generated queue).
 * `train` and `eval`: generated queues from that template split, the first
   `SEEDS_PER_TASK` seeds of each queue task, interleaved so that any prefix is
   balanced: index i is QUEUE_TASKS[i % 3] with seed i // 3. So indices 0, 1, 2
-  are seed 0 of easy, medium and hard, and index 3 is seed 1 of easy.
-  (Case tasks have no generated variants; seeded hard queues carry cases.)
+  are seed 0 of easy, medium and hard, and index 3 is seed 1 of easy. The
+  expert tier follows them: index 3 * SEEDS_PER_TASK + j is seed j of
+  expert_queue (numbers added after the first three tasks', which did not
+  change). (Case tasks have no generated variants; seeded hard queues carry cases.)
 
 The numbering is part of the benchmark: it never changes for a given version,
 and `reset(split=s, index=i)` gives the episode of `reset(**get_task(s, i)["reset"])`.
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .catalogue import QUEUE_TASKS, TASK_IDS, canonical_task
+from .catalogue import EXPERT_TASKS, QUEUE_TASKS, TASK_IDS, canonical_task
 
 CANONICAL = "canonical"
 GENERATED_SPLITS = ("train", "eval")
@@ -34,9 +37,10 @@ SEEDS_PER_TASK = 1000
 # The `type` OpenEnv's Task API reports for each split (its vocabulary: train, validation, test).
 _SPLIT_TYPES = {CANONICAL: "test", "train": "train", "eval": "validation"}
 _SPLIT_DESCRIPTIONS = {
-    CANONICAL: "The six tasks exactly as written (the benchmark).",
-    "train": f"Generated queues from the train templates: seeds 0-{SEEDS_PER_TASK - 1} of each queue task.",
-    "eval": f"Generated queues from the held-out eval templates and entities: seeds 0-{SEEDS_PER_TASK - 1} of each queue task.",
+    CANONICAL: "The seven tasks exactly as written (the benchmark).",
+    "train": f"Generated queues from the train templates: seeds 0-{SEEDS_PER_TASK - 1} of each queue task, then of expert_queue.",
+    "eval": f"Generated queues from the held-out eval templates and entities: seeds 0-{SEEDS_PER_TASK - 1} of each queue task, "
+    "then of expert_queue.",
 }
 
 
@@ -58,7 +62,7 @@ def num_tasks(split: str) -> int:
     if split == CANONICAL:
         return len(TASK_IDS)
     if split in GENERATED_SPLITS:
-        return len(QUEUE_TASKS) * SEEDS_PER_TASK
+        return (len(QUEUE_TASKS) + len(EXPERT_TASKS)) * SEEDS_PER_TASK
     raise UnknownSplitError(split)
 
 
@@ -70,8 +74,11 @@ def get_task(split: str, index: int) -> dict[str, Any]:
         raise IndexError(f"index must be an integer in [0, {count}) for split {split!r}, got {index!r}")
     if split == CANONICAL:
         task_id, seed, episode_split = TASK_IDS[index], None, None
-    else:
+    elif index < len(QUEUE_TASKS) * SEEDS_PER_TASK:
         task_id, seed, episode_split = QUEUE_TASKS[index % len(QUEUE_TASKS)], index // len(QUEUE_TASKS), split
+    else:
+        tier = index - len(QUEUE_TASKS) * SEEDS_PER_TASK
+        task_id, seed, episode_split = EXPERT_TASKS[tier // SEEDS_PER_TASK], tier % SEEDS_PER_TASK, split
     return {
         "split": split,
         "index": index,

@@ -10,16 +10,25 @@ semicolons, "and", "but", "so", brackets). Then:
 - A term fact (a procedure, a requirement, a prohibition) is stated where a
   sentence holds all the content words of one of its phrasings, in any order
   and inflection ("we've locked your account" states "lock the account").
+- A rule written in the passive ("past invoices are not recalculated") is
+  also stated in the active, by whoever does it ("we recalculate your past
+  invoices").
 - Polarity: a negation in the segment ("not", "can't", "no need to", "no
   longer", "non-") turns the claim round. "You don't need a photo ID" denies
   the requirement; "please don't create a new database with the same name"
-  states the prohibition.
+  states the prohibition. A negation, or a doubt ("maybe"), does not reach
+  past its clause: a segment that opens with a connective or a subject, or
+  holds a finite verb, is a clause of its own ("... without a migration is
+  data loss, so we have escalated it").
 - Not asserted: a sentence that asks, and a segment that reports what someone
   else said or what used to be true ("the forum said 30 days").
 - A plan named in the segment ("Business raises it to 3,000") makes the value
   a claim about that plan, judged for that plan.
 - Several values for one fact in one sentence ("either 300 or 600 requests per
   minute", "30 to 60 days") are a hedge.
+- Amounts of money that add up to one stated after them ("$1,234.00 and
+  $1,558.75, so $2,792.75 refunded") are its parts, not claims that the total
+  is each of them; one amount given alone as the total is still a claim.
 - "takes a minute", "twice a year": amounts counted with "a"/"an" are claims
   only where their segment says what they are about.
 - A reply that is not in English states nothing.
@@ -30,6 +39,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import combinations
 from typing import Sequence
 
 from ..domain.facts import Fact, Quantity, extract_quantities
@@ -43,9 +53,11 @@ _QUOTED_RE = re.compile(r"\"[^\"\n]{0,80}\"|\u201c[^\u201d\n]{0,80}\u201d")
 _BULLET_RE = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+", re.M)
 # Sentence ends: . ! ? followed by space or the end (not the dot in "2.0" or "stackwell.example"), new lines, ";".
 _SENTENCE_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|;\s*")
-# Segment boundaries inside a sentence.
+# Segment boundaries inside a sentence. "then" joins clauses ("check the log, then redeliver it"), but
+# not where it names a time ("from then on", "until then", "by then").
 _SEGMENT_RE = re.compile(
-    r",(?!\d)(?!\s*which\b)\s*|:\s+|\s+(?:and|but|so|while|whereas|although|though|however|because|since|then)\s+|\s*[()\u2014\u2013]\s*|\s+-\s+",
+    r",(?!\d)(?!\s*which\b)\s*|:\s+|\s+(?:and|but|so|while|whereas|although|though|however|because|since)\s+"
+    r"|(?<!\bfrom)(?<!\buntil)(?<!\btill)(?<!\bsince)(?<!\bby)(?<!\bbefore)\s+then\s+|\s*[()\u2014\u2013]\s*|\s+-\s+",
     re.I,
 )
 _PLAN_RE = re.compile(
@@ -240,6 +252,8 @@ def _negates(words: list[str], i: int) -> bool:
         return False
     if w == "no" and following[:1] and following[0] in _NO_IDIOMS:
         return False  # "no problem creating it", "no worries"
+    if w == "not" and i and words[i - 1] == "or" and not following:
+        return False  # "whether they are used or not": both, not a denial
     if w in _NEGATORS:
         return True
     return (w == "any" and following[:1] == ["more"]) or w == "anymore"
@@ -305,24 +319,82 @@ def _value_claims(
 ) -> list[Claim]:
     own_index, other_index = _index(facts), _index(context)
     own = [f for f in facts if f.quantity is not None]
-    kinds = {f.quantity.kind for f in own}
+    kinds = {k for f in own for k in f.kinds()}
     if not own:
         return []
     claims = []
-    for q in extract_quantities(text):
+    stated = extract_quantities(text)
+    dates = [q for q in stated if q.kind == "date"]
+    parts = _summands(stated, segments)
+    for q in stated:
         segment = next((s for s in segments if s.start <= q.start < s.end), None)
         if segment is None or segment.sentence in questions or segment.reported or _OWN_PLAN_RE.search(segment.text):
             continue
+        if _ELAPSED_RE.match(text, q.start + len(q.text)):
+            continue  # "40 days old", "charged 5 days ago": time gone by, not a policy value
         position = _word_index(segment, q)
-        fact = _bind(q, position, segment, segments, own, own_index, other_index)
+        if q.kind == "date":
+            fact = _bind_date(q, position, segment, segments, own, own_index, dates)
+        else:
+            fact = _bind(q, position, segment, segments, own, own_index, other_index)
         if q.kind not in kinds and (fact is None or (fact in facts and fact not in own_index.hits(segment))):
             continue  # an amount of a kind nothing asked about uses, not named as one: not a policy claim
         if fact is None and (q.weak or q.kind == "money"):
             continue  # "takes a minute", "$98.00 in total": not about a policy fact
         negated = segment.negates(position) and not _NEGATED_ACTION_RE.search(plain(segment.text[: q.start - segment.start]))
         claims.append(Claim(fact=fact, value=q, text=q.text, positive=not negated, plan=segment.plan, start=q.start))
+    if parts:
+        # A part of a total stated as that same fact's value says what the part is, not what the total is:
+        # "$1,234.00 and $1,558.75, so $2,792.75 refunded". An amount given alone as the total is still a claim.
+        about = {id(c.value): c.fact for c in claims}
+        claims = [
+            c for c in claims
+            if not (id(c.value) in parts and c.fact is about.get(id(parts[id(c.value)])) and not c.fact.holds(c.value))
+        ]
     return claims
 
+
+_ELAPSED_RE = re.compile(r"\s+(?:old|ago)\b", re.I)
+_MAX_SUMMANDS = 8
+_TOTAL_RE = re.compile(r"\b(?:total|altogether|combined|together|sum|overall|in\s+all)\b", re.I)
+
+
+def _summands(stated: list[Quantity], segments: list[Segment]) -> dict[int, Quantity]:
+    """The amounts of money that are parts of another one, each (by id) with its total: two or more
+    that add up to an amount stated after them in their sentence or the next ("two refunds, $1,234.00
+    and $1,558.75, so $2,792.75 in total")."""
+    money = [q for q in stated if q.kind == "money"]
+    if len(money) < 3:
+        return {}
+    where = {}
+    for q in money:
+        segment = next((s for s in segments if s.start <= q.start < s.end), None)
+        if segment is not None:
+            where[id(q)] = segment
+    parts: dict[int, Quantity] = {}
+    for total in money:
+        if id(total) not in where:
+            continue
+        at = where[id(total)].sentence
+        # The parts come before their total, unless the total is named as one ("$2,792.75 in total: ...");
+        # "$399.00 less a $4.00 fee, so $395.00" subtracts: $395.00 is a result, not a part.
+        named = bool(_TOTAL_RE.search(where[id(total)].text))
+        pool = [
+            q for q in money if q is not total and id(q) in where and where[id(q)].sentence in (at, at - 1)
+            and q.value < total.value and (named or q.start < total.start)
+        ][:_MAX_SUMMANDS]
+        for q in _adding_up(pool, total.value):
+            parts.setdefault(id(q), total)
+    return parts
+
+
+def _adding_up(pool: list[Quantity], value: float) -> tuple[Quantity, ...]:
+    """Two or more members of `pool` (in cents) that add up to `value`, if any: the first such set."""
+    for size in range(2, len(pool) + 1):
+        for chosen in combinations(pool, size):
+            if sum(q.value for q in chosen) == value:
+                return chosen
+    return ()
 
 # A fact of another article is what a value is about only where its cues (weighed by the words
 # they hold) outweigh those of the ticket's own facts, and weigh at least two.
@@ -334,18 +406,28 @@ _SWAPPABLE = frozenset({"duration", "business_days"})
 _SWAP_MIN_WEIGHT = 2
 
 
-def _candidates(q: Quantity, position: int, segment: Segment, own: _CueIndex, others: _CueIndex, same_kind_only: bool):
+def _candidates(
+    q: Quantity, position: int, segment: Segment, own: _CueIndex, others: _CueIndex, same_kind_only: bool, width: int = 0
+):
+    """The facts cued in `segment` a value may be about, ranked. `width` is the value's length in words when
+    it stands in `segment` at `position`: a cue inside it is its unit ("1,340 requests per minute"), not
+    what it is about."""
     found = []
     for bonus, index in ((_OWN_BONUS, own), (0.0, others)):
         for fact, hits in index.hits(segment).items():
             if fact.quantity is None:
                 continue
+            if width:
+                hits = [h for h in hits if not position <= h[0] < position + width]
+                if not hits:
+                    continue
             kind = fact.quantity.kind
-            if kind != q.kind and (same_kind_only or not bonus or not {kind, q.kind} <= _SWAPPABLE):
+            also = kind != q.kind and bool(fact.also) and q.kind in fact.kinds()  # "expires in 50 days" for an expiry date
+            if kind != q.kind and not also and (same_kind_only or not bonus or not {kind, q.kind} <= _SWAPPABLE):
                 continue
             if _excluded(fact, segment.raw):
                 continue
-            if kind != q.kind and sum(length for _, length in hits) < _SWAP_MIN_WEIGHT:
+            if kind != q.kind and not also and sum(length for _, length in hits) < _SWAP_MIN_WEIGHT:
                 continue  # a value in another unit is about a fact only where the segment clearly names it
             weight = sum(length for _, length in hits)
             if not bonus and weight < _CONTEXT_MIN_WEIGHT:
@@ -361,11 +443,11 @@ def _bind(
 ) -> Fact | None:
     """The fact a stated amount is about: by cue words in its segment (a fact of the same kind
     first), then in its sentence, then by being the only fact of its kind the ticket is about."""
-    candidates = _candidates(q, position, segment, own_index, other_index, same_kind_only=False)
-    same_kind = [c for c in candidates if c[1].quantity.kind == q.kind]
+    candidates = _candidates(q, position, segment, own_index, other_index, False, len(tokens(q.text)))
+    same_kind = [c for c in candidates if c[1].quantity.kind == q.kind or (c[1].also and q.kind in c[1].kinds())]
     # Read charitably, as a reviewer does: of the facts the segment may be about, one whose value
     # this is ("refunds are returned within 5-10 business days" on a refund question).
-    true_reading = [c for c in same_kind if q.same_as(c[1].quantity) and c[1] in own]
+    true_reading = [c for c in same_kind if c[1].holds(q) and c[1] in own]
     pool = true_reading or same_kind or candidates
     if pool:
         best = max(pool, key=lambda c: c[0])[1]
@@ -384,7 +466,7 @@ def _bind(
         if other.sentence == segment.sentence and other is not segment:
             distance = abs(other.start - segment.start)
             nearby += [((rank[0], -distance), fact) for rank, fact in _candidates(q, 0, other, own_index, other_index, True)]
-    true_reading = [c for c in nearby if q.same_as(c[1].quantity) and c[1] in own]
+    true_reading = [c for c in nearby if c[1].holds(q) and c[1] in own]
     if true_reading or nearby:
         return max(true_reading or nearby, key=lambda c: c[0])[1]
     if q.kind == "money":
@@ -393,6 +475,53 @@ def _bind(
     if len(same) == 1 and not _excluded(next(iter(same.values())), segment.raw):
         return next(iter(same.values()))
     return next((f for f in own if f.quantity.kind == q.kind and q.same_as(f.quantity)), None)
+
+
+def _bind_date(
+    q: Quantity, position: int, segment: Segment, segments: list[Segment], own: Sequence[Fact], index: _CueIndex,
+    dates: list[Quantity],
+) -> Fact | None:
+    """The date fact a stated date is about: by cue words in its segment (a cue nearer another date there
+    is that date's: "went live on 2026-02-02, which puts its expiry at 2026-05-03"), else in the nearest
+    segment before it in the sentence that states no date of its own ("Last day to request: Monday,
+    23 March"), else the date fact whose value it is. Not by being the only date in scope: a reply states
+    other dates (the charge, the key's creation, today) that are not the date asked. A fact ruled out by
+    the words just before the date ("created on 2 February") is not what it is about."""
+    near = segment.raw[max(0, position - 4):position]
+    dated = [f for f in own if f.quantity.kind == "date" and not (f.unlike and _excluded(f, near))]
+    if not dated:
+        return None
+    width = len(tokens(q.text))
+    others = [  # the other dates of the segment, but not those of a list `q` is in ("23 or 24 March")
+        _word_index(segment, d) for d in dates
+        if d is not q and segment.start <= d.start < segment.end and not (q.listed and d.listed)
+    ]
+    earlier = [
+        s for s in reversed(segments) if s.sentence == segment.sentence and s.end <= segment.start
+        and not any(s.start <= d.start < s.end for d in dates)
+    ]
+    for part in [segment, *earlier]:
+        found = []
+        for fact, hits in index.hits(part).items():
+            if fact in dated:
+                spots = [
+                    at for at, _ in hits if part is not segment
+                    or (not position <= at < position + width and all(_nearer(at, position, o) for o in others))
+                ]
+                if spots:
+                    distance = min(abs(at - position) for at in spots) if part is segment else 0
+                    found.append(((fact.holds(q), len(spots), -distance), fact))
+        if found:
+            return max(found, key=lambda c: c[0])[1]
+    return next((f for f in dated if f.holds(q)), None)
+
+
+def _nearer(cue: int, date: int, other: int) -> bool:
+    """Whether the cue at word `cue` is about the date at `date` rather than the one at `other`: the
+    nearer, or at the same distance the one after it ("the last day to ask for the 9 March charge is
+    23 March")."""
+    mine, theirs = abs(cue - date), abs(cue - other)
+    return mine < theirs or (mine == theirs and date > cue)
 
 
 def _excluded(fact: Fact, words: list[str]) -> bool:
@@ -418,7 +547,8 @@ def _term_claims(segments: list[Segment], questions: set[int], facts: Sequence[F
         if index in questions:
             continue
         words = [(w, k) for k, s in enumerate(parts) for w in s.words]
-        content = [(w, k) for w, k in words if w not in _STOP_STEMS and w not in _NEGATORS and w not in "$%@"]
+        content = [(w, k, j) for k, s in enumerate(parts) for j, w in enumerate(s.words)
+                   if w not in _STOP_STEMS and w not in _NEGATORS and w not in "$%@"]
         present = {w for w, _ in words}
         for fact in term_facts:
             # Each phrasing that the sentence holds is a reading; the most specific one (most words) at
@@ -429,7 +559,10 @@ def _term_claims(segments: list[Segment], questions: set[int], facts: Sequence[F
                     continue
                 # A rule is a whole statement: its words close together, in order. A fact's words may
                 # spread over a sentence ("both the current owner and, once invited, the new owner").
-                spanned = _ordered_span(content, phrase, len(phrase) + 2) if fact.rule else _span(words, phrase, 3 * len(phrase) + 6)
+                if fact.rule:
+                    spanned = _ordered_span(content, phrase, len(phrase) + 2) or _active_span(content, phrase, parts)
+                else:
+                    spanned = _span(words, phrase, 3 * len(phrase) + 6)
                 if spanned is None:
                     continue
                 first, last = spanned
@@ -480,16 +613,39 @@ _LIST_ITEM_WORDS = 3
 def list_start(parts: list[Segment], first: int) -> int:
     """Where the statement holding segment `first` starts: a short segment after a comma is an
     item of a list whose verb, and negation, came before it ("we don't take PayPal, cheques,
-    gift cards or crypto")."""
-    while first > 0 and parts[first].joined_by == "," and sum(w not in _STOP_STEMS for w in parts[first].words) <= _LIST_ITEM_WORDS:
+    gift cards or crypto"); a clause of its own is not ("..., so we have escalated it")."""
+    while (
+        first > 0 and parts[first].joined_by == "," and sum(w not in _STOP_STEMS for w in parts[first].words) <= _LIST_ITEM_WORDS
+        and not is_clause(parts[first])
+    ):
         first -= 1
     return first
 
 
-def _ordered_span(words: list[tuple[str, int]], phrase: tuple[str, ...], limit: int) -> tuple[int, int] | None:
+# A segment that opens with a connective or a subject, or holds a finite verb, is a clause of its own:
+# a negation or a doubt in the clause before it does not reach it ("... without a migration is data loss,
+# so we have escalated it"; "ask the person who signed for it, maybe the parcel is still at the dock").
+_CONNECTIVES = frozenset({
+    "so", "but", "yet", "because", "since", "while", "whereas", "although", "though", "therefore", "hence", "thus",
+})
+_SUBJECTS = frozenset({"we", "i", "you", "they", "he", "she"})
+_FINITE = frozenset({"is", "are", "was", "were", "am", "has", "had", "will", "would", "can", "could", "shall", "should", "must"})
+
+
+def is_clause(segment: Segment) -> bool:
+    """Whether `segment` is a clause of its own rather than an item of a list begun before it."""
+    raw = segment.raw
+    if not raw:
+        return False
+    lead = raw[1:2] if raw[0] in ("and", "or") else raw[:1]
+    opens = bool(lead) and (lead[0] in _CONNECTIVES or lead[0] in _SUBJECTS)
+    return opens or any(w in _FINITE for w in raw)
+
+
+def _ordered_span(words: list[tuple], phrase: tuple[str, ...], limit: int) -> tuple[int, int] | None:
     """Like `_span`, but the words must come in the phrase's order: a rule is a statement, and
     "SSO is Enterprise only, you're on Pro" does not say "SSO is on the Pro plan"."""
-    for i, (w, _) in enumerate(words):
+    for i, (w, *_) in enumerate(words):
         if w != phrase[0]:
             continue
         k, j = 1, i + 1
@@ -500,6 +656,41 @@ def _ordered_span(words: list[tuple[str, int]], phrase: tuple[str, ...], limit: 
         if k == len(phrase):
             return words[i][1], words[j - 1][1]
     return None
+
+
+# The active voice of a rule written in the passive: "past invoices are not recalculated" is also said
+# "we do not recalculate past invoices", its last word (the verb) first, done by someone named before it.
+_AGENTS = frozenset({"we", "i", "they", "support", "team", "engineer", "engineers", "engineering", "stackwell", "staff"})
+_AUXILIARIES = frozenset({
+    "will", "would", "can", "could", "shall", "should", "may", "might", "must", "do", "does", "did", "not", "never", "also",
+    "then", "now", "already", "just", "always", "have", "has", "had", "am", "are", "is", "going", "to", "happily", "simply",
+})
+
+
+def _active_span(content: list[tuple[str, int, int]], phrase: tuple[str, ...], parts: list[Segment]) -> tuple[int, int] | None:
+    """Like `_ordered_span` for the phrase said in the active voice: its last word first, right after
+    the one who does it ("we recalculate your past invoices" for "past invoices are recalculated")."""
+    if len(phrase) < 2:
+        return None
+    active = (phrase[-1],) + phrase[:-1]
+    for i, (w, k, j) in enumerate(content):
+        if w != active[0] or not _acted_by_agent(parts[k].raw, j):
+            continue
+        window = content[i:i + len(active) + 2]
+        spanned = _ordered_span(window, active, len(active) + 2)
+        if spanned is not None and spanned[0] == k:
+            return spanned
+    return None
+
+
+def _acted_by_agent(raw: list[str], at: int) -> bool:
+    """Whether the verb at `at` follows its doer: "we", "our team", "support will not"."""
+    for w in reversed(raw[max(0, at - 5):at]):
+        if w in _AGENTS:
+            return True
+        if w not in _AUXILIARIES:
+            return False
+    return False
 
 
 def _span(words: list[tuple[str, int]], phrase: tuple[str, ...], limit: int) -> tuple[int, int] | None:
@@ -561,6 +752,8 @@ def _mark_hedges(claims: list[Claim], segments: list[Segment]) -> list[Claim]:
                 items = sum(w not in _STOP_STEMS for w in nxt.words)
                 if nxt.sentence != segments[index].sentence or nxt.joined_by not in (",", "and", "or") or items > 4:
                     break
+                if is_clause(nxt):
+                    break  # "ask the person who signed for it, maybe the parcel is still at the dock": a clause of its own
                 local += " " + nxt.text
         if _DOUBT_RE.search(local):
             hedged.add(id(claim))

@@ -74,7 +74,7 @@ class Scope:
 def scope_of(truth: ReplyTruth, kb: KnowledgeBase) -> Scope:
     article = kb.articles[truth.article]
     facts = list(article.facts)
-    for ref in truth.allowed:
+    for ref in truth.allowed + tuple(k for k in truth.required if ":" in k):
         article_id, key = ref.split(":", 1)
         facts += [f for f in kb.articles[article_id].facts if f.key == key]
     facts += truth.ticket_facts
@@ -89,8 +89,14 @@ def scope_of(truth: ReplyTruth, kb: KnowledgeBase) -> Scope:
 
 
 def required_facts(truth: ReplyTruth, plan: str, kb: KnowledgeBase) -> tuple[Fact, ...]:
-    article = kb.articles[truth.article]
-    return tuple(article.fact(key, plan) for key in truth.required) + truth.ticket_facts
+    """The facts a reply must state: the answering article's keys, keys of another article
+    written "ARTICLE:key" (a ticket that asks two things, answered from two articles), and the
+    case's own facts."""
+    def fact(key: str) -> Fact:
+        article_id, key = key.split(":", 1) if ":" in key else (truth.article, key)
+        return kb.articles[article_id].fact(key, plan)
+
+    return tuple(fact(key) for key in truth.required) + truth.ticket_facts
 
 
 def length_factor(length: int) -> float:
@@ -149,12 +155,12 @@ def _about_another(claim: Claim, claims_of: Sequence[Sequence[Claim]], required:
     the first fact is never stated rightly, stays wrong."""
     if claim.value is None or claim.fact is None or claim.hedged or not claim.positive:
         return False
-    others = [f for f in required if f.key != claim.fact.key and f.quantity is not None and claim.value.same_as(f.quantity)]
+    others = [f for f in required if f.key != claim.fact.key and f.quantity is not None and f.holds(claim.value)]
     if not others:
         return False
     stated_elsewhere = any(
         c is not claim and c.fact is not None and c.fact.key == claim.fact.key and c.positive and c.value is not None
-        and any(f.key == claim.fact.key and f.quantity is not None and c.value.same_as(f.quantity) for f in required)
+        and any(f.key == claim.fact.key and f.quantity is not None and f.holds(c.value) for f in required)
         for claims in claims_of for c in claims
     )
     return stated_elsewhere
@@ -184,7 +190,7 @@ def _states(claim: Claim, required: Fact, plan: str, scope: Scope) -> bool:
         return False
     if required.quantity is None:
         return claim.value is None and claim.fact.value == required.value
-    return claim.value is not None and claim.value.same_as(required.quantity)
+    return claim.value is not None and required.holds(claim.value)
 
 
 def _judge(claim: Claim, scope: Scope, plan: str) -> str | None:
@@ -210,7 +216,7 @@ def _judge(claim: Claim, scope: Scope, plan: str) -> str | None:
         return f"hedged between several values for {claim.fact.name}"
     if truth is None or truth.quantity is None:
         return f"stated {claim.fact.name} {claim.value.text} for {whose}, which has no such value" if claim.positive else None
-    same = claim.value.same_as(truth.quantity)
+    same = truth.holds(claim.value)
     if claim.positive and not same:
         return f"stated {claim.fact.name} {claim.value.text}; true for {whose}: {truth.value}"
     if not claim.positive and same:

@@ -21,6 +21,7 @@ PENALTY_WRONG_FACTS = -0.1
 PENALTY_INVALID_ACTION = -0.2
 REWARD_OUTCOME = 0.2  # an account operation the case needs (once each)
 PENALTY_UNEXPECTED_WRITE = -0.2  # an account operation the case does not need (every time)
+PENALTY_POLICY_BREACH = PENALTY_UNEXPECTED_WRITE  # an operation policy forbids (every time, even on a needed target)
 # The third identical action in a row, and every one after it, costs this much.
 PENALTY_REPETITION = -0.05
 REPEATS_ALLOWED = 2

@@ -8,6 +8,13 @@ the agent did) to scores. No LLM judges anything.
   cost for every operation it did not need. A case with no needed operation
   done on evidence is unresolved and scores 0, so guessing or doing every
   write one can scores nothing.
+- The console refuses only the impossible: an operation policy forbids (a
+  refund outside its window, a second replacement) happens, its `Write`
+  names the rule, and any such breach zeroes the case's outcome, so the case
+  scores 0 and the note names the rule.
+- A case that needs no operation ("explain, don't act") is resolved only by
+  a decision on evidence: its records looked up on the ticket, and nothing
+  written.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ WEIGHT_RESOLUTION = 1.0
 UNEXPECTED_WRITE_COST = 0.5
 UNCLOSED_FACTOR = 0.5
 SUCCESS_THRESHOLD = 0.8
+# An evidence name that is no record: the customer's answer to the agent's clarifying question.
+CLARIFICATION = "clarification"
 
 
 def grade_ticket(ticket: TicketSpec, progress: TicketProgress, kb: KnowledgeBase) -> TicketGrade:
@@ -65,14 +74,20 @@ def grade_ticket(ticket: TicketSpec, progress: TicketProgress, kb: KnowledgeBase
         weights["escalation"] = WEIGHT_ESCALATION
         components["escalation"] = 1.0 if progress.escalated else 0.0
     if truth.outcome is not None:
-        outcome, outcome_notes = grade_outcome(truth.outcome, truth.evidence, progress.writes, progress.write_evidence)
+        outcome, outcome_notes = grade_outcome(
+            truth.outcome, truth.evidence, progress.writes, progress.write_evidence, frozenset(progress.looked_up)
+        )
         weights["outcome"], components["outcome"] = WEIGHT_OUTCOME, outcome
         notes += outcome_notes
         looked = progress.write_evidence[0] if progress.writes else frozenset(progress.looked_up)
         missing_evidence = [r for r in truth.evidence if r not in looked]
         weights["evidence"] = WEIGHT_EVIDENCE
         components["evidence"] = 1.0 - len(missing_evidence) / len(truth.evidence) if truth.evidence else 1.0
-        notes += [f"did not look up {r} before acting" for r in missing_evidence]
+        if truth.outcome or progress.writes:  # a case that needs no write says what it missed in its outcome note
+            notes += [
+                "acted before the customer said which one" if r == CLARIFICATION else f"did not look up {r} before acting"
+                for r in missing_evidence
+            ]
     if truth.resolution is not None:
         weights["resolution"] = WEIGHT_RESOLUTION
         components["resolution"] = 1.0 if progress.resolution == truth.resolution else 0.0
@@ -91,7 +106,12 @@ def grade_ticket(ticket: TicketSpec, progress: TicketProgress, kb: KnowledgeBase
         notes.append("escalated a ticket that was not an emergency: the ticket scores 0")
     elif truth.outcome is not None and components["outcome"] == 0.0:
         score = 0.0
-        notes.append("the case was not resolved (no needed operation done on evidence): the ticket scores 0")
+        if any(w.breach for w in progress.writes):
+            notes.append("an operation broke policy: the ticket scores 0")
+        elif not truth.outcome:
+            notes.append("the case was not resolved (no decision on evidence, or an operation it did not need): the ticket scores 0")
+        else:
+            notes.append("the case was not resolved (no needed operation done on evidence): the ticket scores 0")
     elif not progress.closed:
         score *= UNCLOSED_FACTOR
         notes.append(f"not closed: score x{UNCLOSED_FACTOR}")
@@ -107,22 +127,54 @@ def is_expected_write(truth: TicketTruth, write: Write) -> bool:
 
 
 def grade_outcome(
-    expected: Sequence[ExpectedWrite], evidence: Sequence[str], writes: Sequence[Write], write_evidence: Sequence[frozenset[str]]
+    expected: Sequence[ExpectedWrite],
+    evidence: Sequence[str],
+    writes: Sequence[Write],
+    write_evidence: Sequence[frozenset[str]],
+    looked_up: frozenset[str] = frozenset(),
 ) -> tuple[float, list[str]]:
     """Compare the end state with the expected one: the share of needed
     operations done on evidence (the justifying records looked up first), less
-    a cost for every operation the case did not need."""
+    a cost for every operation the case did not need. Any operation that broke
+    policy zeroes it. A case that needs no operation scores 1 only for a
+    decision on evidence: every evidence record looked up (`looked_up`, on the
+    ticket) and nothing written."""
+    breaches = [f"broke policy: {w.describe()}: {w.breach}" for w in writes if w.breach]
+    if not expected:
+        if writes:
+            return 0.0, breaches + [f"no account operation was needed: {w.describe()}" for w in writes if not w.breach]
+        missing = [r for r in evidence if r not in looked_up]
+        if missing:
+            return 0.0, [f"closed {_before(missing, 'without looking up')}: no decision on evidence"]
+        return 1.0, []
     wanted = {(e.operation, e.target, e.amount_cents) for e in expected}
-    done, guessed = set(), set()
+    done: set[tuple[str, str, int]] = set()
+    guessed: dict[tuple[str, str, int], list[str]] = {}  # a write done before its evidence -> the evidence it lacked
     for write, looked in zip(writes, write_evidence):
         key = (write.operation, write.target, write.amount_cents)
-        (done if set(evidence) <= looked else guessed).add(key)
-    notes = [f"{Write(*e).describe()} was done before looking up {', '.join(evidence)}: no credit" for e in sorted((guessed - done) & wanted)]
-    notes += [f"expected {Write(*e).describe()}: not done" for e in sorted(wanted - done - guessed)]
+        missing = [r for r in evidence if r not in looked]
+        if missing:
+            guessed.setdefault(key, missing)
+        else:
+            done.add(key)
+    notes = breaches
+    notes += [f"{Write(*e).describe()} was done {_before(guessed[e], 'before looking up')}: no credit" for e in sorted((set(guessed) - done) & wanted)]
+    notes += [f"expected {Write(*e).describe()}: not done" for e in sorted(wanted - done - set(guessed))]
     unexpected = [w for w in writes if (w.operation, w.target, w.amount_cents) not in wanted]
-    notes += [f"unexpected write: {w.describe()}" for w in unexpected]
+    notes += [f"unexpected write: {w.describe()}" for w in unexpected if not w.breach]
+    if breaches:
+        return 0.0, notes
     share = len(wanted & done) / len(wanted) if wanted else 1.0
     return max(0.0, share - UNEXPECTED_WRITE_COST * len(unexpected)), notes
+
+
+def _before(missing: Sequence[str], looking: str) -> str:
+    """"before looking up invoices", "without looking up invoices", "before the customer said which one"..."""
+    records = [r for r in missing if r != CLARIFICATION]
+    parts = [f"{looking} {', '.join(records)}"] if records else []
+    if CLARIFICATION in missing:
+        parts.append("before the customer said which one")
+    return " and ".join(parts)
 
 
 def grade_episode(
