@@ -1,16 +1,26 @@
 """Characters an LLM reads per hard_mixed_queue episode: full observations against compact
-results, and the LLM agent's prompts before and after they were made compact.
+results (over MCP and through the TRL adapter), and the LLM agent's prompts before and
+after they were made compact.
 
-    python benchmarks/bench_context.py [--seeds 20]
+    python benchmarks/bench_context.py [--seeds 20] [--mcp-seeds 20]
 
 The reference policy plays the canonical hard queue and seeds 0..N-1 (train split) in
 process. For each episode:
 
-(a) tool results: every observation as JSON (`model_dump_json`, what an MCP tool
-    result or a /step reply sends today: the first observation and one per step)
-    against the compact text the TRL adapter sends (`compact.first_prompt`, then
-    `compact.result` per step);
-(b) the LLM agent's prompts (support_env/agents/llm.py: system prompt plus the user
+(a) MCP tool results, measured over MCP in the same run: the episode's actions are
+    called as tools through an environment's own MCP client (`SupportToolEnvironment`,
+    the server /mcp and /ws "mcp" messages reach), and the text of every tool result
+    is counted (the JSON an MCP client hands its model; the JSON-RPC reply carries it
+    once more as `structured_content`). Before: the first `get_observation`, then
+    after each action the whole observation, as action tools answered before (read
+    with `get_observation` after the call, the same observation they returned). After:
+    the first `get_observation`, then each action tool's own result
+    (`compact.structured`). Each result is checked against `compact.structured` of the
+    in-process episode.
+(b) TRL adapter results: every observation as JSON (`model_dump_json`, what a /step
+    reply carries) against the compact text the adapter sends (`compact.first_prompt`,
+    then `compact.result` per step);
+(c) the LLM agent's prompts (support_env/agents/llm.py: system prompt plus the user
     message, one request per step): as it built them before (a frozen copy below,
     from commit c8dfcff) against `build_prompt` now. The tool definitions sent with
     each request are counted apart.
@@ -21,17 +31,20 @@ Prints characters per episode (mean, min, max), per step, and the ratios.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import time
 from statistics import mean
 
 import _common  # noqa: F401  (puts the project root on sys.path)
 
 from support_env.access import compact
+from support_env.access.mcp_tools import OBSERVATION_TOOL, SupportToolEnvironment, as_tool_call
 from support_env.agents import llm
 from support_env.agents.reference import ReferencePolicy
 from support_env.agents.rollout import play
 from support_env.environment import SupportEnvironment
-from support_env.models import CATEGORIES, RECORDS, RESOLUTIONS, SupportObservation
+from support_env.models import CATEGORIES, RECORDS, RESOLUTIONS, SupportAction, SupportObservation
 
 TASK = "hard_mixed_queue"
 
@@ -90,12 +103,37 @@ def legacy_prompt(observation: SupportObservation) -> str:
 # --- measuring ------------------------------------------------------------------------------
 
 
-def measure(seed: int | None) -> dict[str, int]:
+async def over_mcp(seed: int | None, actions: list[SupportAction], observations: list[SupportObservation]) -> dict[str, int]:
+    """Characters of the MCP tool results of one episode, before and after (see (a))."""
+    env = SupportToolEnvironment()
+    env.reset(task_id=TASK, seed=seed)
+    try:
+        async with env.mcp_session() as client:
+
+            async def text(name: str, arguments: dict) -> str:
+                answer = await client.call_tool(name, arguments)
+                assert not answer.is_error and len(answer.content) == 1
+                return answer.content[0].text
+
+            first = await text(OBSERVATION_TOOL, {})
+            before = after = len(first)
+            for action, observation in zip(actions, observations[1:]):
+                result = await text(*as_tool_call(action))
+                assert json.loads(result) == compact.structured(action, observation)
+                whole = await text(OBSERVATION_TOOL, {})  # what the action tool returned before
+                before, after = before + len(whole), after + len(result)
+    finally:
+        env.close()
+    return {"mcp_before": before, "mcp_after": after}
+
+
+def measure(seed: int | None, mcp: bool) -> dict[str, int]:
     env = SupportEnvironment()
     rollout = play(ReferencePolicy(), lambda: env.reset(task_id=TASK, seed=seed), env.step)
     assert rollout.grade.score == 1.0
     decisions = [o for o in rollout.observations if not o.done]  # one LLM request per step
     return {
+        **(asyncio.run(over_mcp(seed, rollout.actions, rollout.observations)) if mcp else {}),
         "steps": len(rollout.actions),
         "full": sum(len(o.model_dump_json()) for o in rollout.observations),
         "compact": len(compact.first_prompt(rollout.observations[0]))
@@ -119,16 +157,26 @@ def row(label: str, before: list[int], after: list[int], steps: list[int]) -> st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=20, help="generated episodes besides the canonical one (default 20)")
+    parser.add_argument("--mcp-seeds", type=int, default=None,
+                        help="of those, how many are also played over MCP for (a) (default: all; ~1 s per episode)")
     args = parser.parse_args()
-    runs = [measure(seed) for seed in [None, *range(args.seeds)]]
+    mcp_seeds = args.seeds if args.mcp_seeds is None else min(args.mcp_seeds, args.seeds)
+    started = time.perf_counter()
+    runs = [measure(seed, mcp=seed is None or seed < mcp_seeds) for seed in [None, *range(args.seeds)]]
     column = lambda key: [r[key] for r in runs]  # noqa: E731
     steps = column("steps")
+    over_mcp_runs = [r for r in runs if "mcp_before" in r]
     print(f"{TASK}: the canonical episode and seeds 0-{args.seeds - 1} (train), played by the reference policy; "
-          f"{mean(steps):.1f} steps per episode on average\n")
+          f"{mean(steps):.1f} steps per episode on average; (a) over {len(over_mcp_runs)} of them "
+          f"({time.perf_counter() - started:.0f} s)\n")
     print("| characters per episode | before: mean (min-max) | after: mean (min-max) | per step | after / before |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    print(row("(a) tool results: observation JSON -> compact", column("full"), column("compact"), steps))
-    print(row("(b) LLM agent prompts (system + user)", column("prompt_before"), column("prompt_after"), steps))
+    print(row(
+        "(a) MCP tool results: whole observation -> what the action produced",
+        [r["mcp_before"] for r in over_mcp_runs], [r["mcp_after"] for r in over_mcp_runs], [r["steps"] for r in over_mcp_runs],
+    ))
+    print(row("(b) TRL adapter results: observation JSON -> compact text", column("full"), column("compact"), steps))
+    print(row("(c) LLM agent prompts (system + user)", column("prompt_before"), column("prompt_after"), steps))
     print(row("LLM agent tool definitions, sent with each request", column("tools_before"), column("tools_after"), steps))
     print(row(
         "LLM agent requests: prompts + tool definitions",

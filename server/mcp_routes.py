@@ -41,7 +41,6 @@ from starlette.types import Receive, Scope, Send
 
 from server.errors import holds_text_not_unicode
 from support_env.environment import SupportEnvironment
-from support_env.models import SupportObservation
 from support_env.access.mcp_tools import EPISODE_START, build_tool_server
 
 INVALID_REQUEST = -32600
@@ -127,7 +126,7 @@ def _episode_from_query(openenv_endpoint):
 
 
 def _relay_to(call_openenv):
-    async def relay(tool_name: str, arguments: dict[str, Any]) -> SupportObservation:
+    async def relay(tool_name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         session_id = get_http_request().query_params.get("session_id")
         if not session_id:
             raise ToolError(
@@ -143,7 +142,7 @@ def _relay_to(call_openenv):
             if message.startswith("Unknown session_id"):
                 message += " (sessions live in memory and expire when idle; create another with openenv/session/create)"
             raise ToolError(message)
-        return SupportObservation.model_validate(reply["result"]["structured_content"])
+        return reply["result"]["structured_content"]  # the session's tool result, as it answered
 
     return relay
 

@@ -3,6 +3,8 @@ lines, from the observation alone; the facts an agent needs survive, the rest is
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from support_env.access import compact
@@ -125,15 +127,19 @@ def test_the_customers_new_words_are_what_followed_the_last_reply():
     assert text.splitlines()[0].startswith(f"reply sent on {ticket}") and f"[customer] {words[0]}" in text
 
 
-def test_the_ticket_shows_who_wrote_it_and_the_thread_with_the_agents_own_words_cut():
+def test_the_ticket_shows_who_wrote_it_when_and_the_thread_with_the_agents_own_words_cut():
     ticket = TicketView.model_validate({
-        "id": "R01", "subject": "Charged twice", "body": "Please refund.", "priority": "high",
+        "id": "R01", "subject": "Charged twice", "body": "Please refund.", "priority": "high", "created_at": "2026-03-18T08:13:00Z",
         "customer": {"name": "Ana Ruiz", "company": "Acme", "plan": "pro", "email": "a@acme.example", "account_id": "acct_A"},
         "thread": [{"author": "agent", "text": "Hello\n\n" + "word " * 100}, {"author": "customer", "text": "Thanks!"}],
     })
-    observation = SupportObservation(current_ticket=ticket, tickets_total=3, tickets_remaining=2)
+    observation = SupportObservation(current_ticket=ticket, tickets_total=3, tickets_remaining=2, today="2026-03-18")
     lines = compact.ticket_text(observation).splitlines()
-    assert lines[:4] == ["TICKET R01 (priority high; ticket 2 of 3)", "From: Ana Ruiz, Acme (plan pro; account acct_A)", "Subject: Charged twice", "Please refund."]
+    assert lines[:4] == [
+        "TICKET R01 (priority high; ticket 2 of 3; opened 2026-03-18T08:13:00Z; today is 2026-03-18)",
+        "From: Ana Ruiz <a@acme.example>, Acme (plan pro; account acct_A)",  # the address: is the sender the owner?
+        "Subject: Charged twice", "Please refund.",
+    ]
     assert lines[4] == "Thread:" and lines[5].startswith("[agent] Hello word") and len(lines[5]) <= len("[agent] ") + compact.OWN_MESSAGE_CHARS
     assert lines[6] == "[customer] Thanks!"
 
@@ -181,8 +187,8 @@ def test_each_result_says_what_its_action_produced():
             assert all(f"{r.article_id} {r.title}" in text for r in observation.kb_search_results)
         elif action.action_type == "close_ticket" and not observation.done:
             assert f"TICKET {observation.current_ticket.id}" in text and observation.current_ticket.body in text
-        elif action.action_type == "lookup_record":
-            assert text.splitlines()[1].startswith(f"{action.record} (")
+        elif action.action_type == "lookup_record":  # rows ("invoices (2 rows):") or one record's fields ("account: ...")
+            assert text.splitlines()[1].startswith((f"{action.record} (", f"{action.record}: "))
         elif not observation.done:
             assert text == f"{observation.conversation_history[-1].result} (reward {observation.reward:+.2f})"
     last = compact.result(rollout.actions[-1], rollout.final)
@@ -196,8 +202,9 @@ def test_a_record_lookup_shows_the_record():
     assert lookups
     for action, observation in lookups:
         text = compact.result(action, observation)
-        assert f"{action.record} (" in text and "acct_" not in text.split("\n", 1)[1]
-        for row in observation.records[action.record]:
+        data = observation.records[action.record]
+        assert text.split("\n", 1)[1].startswith((f"{action.record} (", f"{action.record}: ")) and "acct_" not in text.split("\n", 1)[1]
+        for row in data if isinstance(data, list) else [data]:
             assert all(str(v) in text for k, v in row.items() if isinstance(v, str) and k != "account_id")
 
 
@@ -211,14 +218,18 @@ def test_an_invalid_action_shows_the_error_and_its_penalty():
 
 
 def test_compact_results_cost_at_most_a_third_of_full_observations():
-    """What MCP tool results send today (each observation as JSON) against what the
-    TRL adapter sends (the first prompt, then each step's compact result)."""
+    """Each observation as JSON (what a /step reply carries, and what MCP action tools
+    returned before) against what the TRL adapter sends (the first prompt, then each
+    step's compact text) and what MCP action tools send now (the first observation
+    in full, then each step's structured result)."""
     rollout = reference_episode("hard_mixed_queue", 0)
     full = sum(len(o.model_dump_json()) for o in rollout.observations)
-    small = len(compact.first_prompt(rollout.observations[0])) + sum(
-        len(compact.result(a, o)) for a, o in zip(rollout.actions, rollout.observations[1:])
+    steps = list(zip(rollout.actions, rollout.observations[1:]))
+    text = len(compact.first_prompt(rollout.observations[0])) + sum(len(compact.result(a, o)) for a, o in steps)
+    mcp = len(rollout.observations[0].model_dump_json()) + sum(
+        len(json.dumps(compact.structured(a, o), separators=(",", ":"))) for a, o in steps
     )
-    assert small * 3 <= full
+    assert text * 3 <= full and mcp * 3 <= full
 
 
 def test_results_depend_on_the_observation_alone():
@@ -255,3 +266,62 @@ def test_the_llm_prompt_keeps_an_invalid_actions_error():
     prompt = build_prompt(observation)
     assert "search_kb(' ') -> invalid: query is required and must not be empty (-0.20)" in prompt
     assert "LAST ACTION WAS INVALID: query is required" in prompt and "KB RESULTS" not in prompt
+
+
+# --- the same selection as JSON (MCP action tools) ----------------------------------------------
+
+
+@pytest.mark.parametrize("task_id, seed", [("hard_mixed_queue", 3), ("account_takeover_fraud", None), ("damaged_item_replacement", None)])
+def test_the_text_and_the_json_show_the_same_selection(task_id, seed):
+    """`result` (text) and `structured` (JSON) render the one `produced`: every piece the
+    JSON carries is in the text, and the JSON carries the outcome line of the text."""
+    rollout = reference_episode(task_id, seed)
+    for action, observation in zip(rollout.actions, rollout.observations[1:]):
+        data, text = compact.structured(action, observation), compact.result(action, observation)
+        assert compact.ActionResult.model_validate(data) == compact.produced(action, observation)
+        assert text.splitlines()[0] == f"{data['result']} (reward {data['reward']:+.2f})"
+        assert data["reward"] == observation.reward and data["done"] == observation.done and data["error"] is None
+        for hit in data.get("search_hits", []):
+            assert f"{hit['article_id']} {hit['title']} [{hit['status']}]" in text
+            assert all(f"- {line}" in text for line in hit["facts"])
+        if "record" in data:
+            assert data["record"] == {"name": action.record, "data": observation.records[action.record]}
+            assert compact.record_text(action.record, data["record"]["data"], observation.current_ticket.customer.account_id) in text
+        assert all(f"[customer] {words}" in text for words in data.get("customer_words", []))
+        if "next_ticket" in data:
+            assert data["next_ticket"] == observation.current_ticket.model_dump(mode="json") and f"TICKET {data['next_ticket']['id']}" in text
+        if observation.done:
+            assert data["grade"] == observation.grade.model_dump(mode="json") and compact.grade_text(observation.grade) in text
+        else:
+            assert "grade" not in data
+
+
+def test_the_json_carries_only_what_the_action_produced():
+    rollout = reference_episode("hard_mixed_queue", 3)
+    pieces = {"search_kb": {"search_hits"}, "lookup_record": {"record"}, "reply_ticket": {"customer_words"}}
+    for action, observation in zip(rollout.actions, rollout.observations[1:]):
+        data = compact.structured(action, observation)
+        expected = {"result", "reward", "done", "error"} | pieces.get(action.action_type, set())
+        if action.action_type == "close_ticket":
+            expected |= {"grade"} if observation.done else {"next_ticket", "tickets_remaining"}
+        assert set(data) == expected, action.action_type
+        assert not {"objective", "conversation_history", "kb_search_results", "records", "current_ticket"} & set(data)
+        assert all("text" not in hit for hit in data.get("search_hits", []))  # fact lines, never the article
+
+
+def test_json_hits_are_the_texts_hits():
+    hits = [hit("KB-B02"), hit("KB-B01"), hit("KB-T01")]
+    shown = compact.hits_of(hits, plan="pro")
+    assert compact.hits_text(shown) == compact.search_hits(hits, plan="pro")
+    assert [(h.article_id, h.status) for h in shown] == [("KB-B02", "archived"), ("KB-B01", "current"), ("KB-T01", "current")]
+    assert shown[0].facts == [] and "Pro: 600 requests per minute" in shown[2].facts
+    assert not any(line.startswith("Business:") for line in shown[2].facts)
+
+
+def test_an_invalid_action_as_json_is_its_error_and_penalty():
+    env = SupportEnvironment()
+    env.reset(task_id="easy_classify")
+    action = SupportAction(action_type="classify_ticket", ticket_id="E01", category="sales")
+    observation = env.step(action)
+    error = observation.last_action_error
+    assert compact.structured(action, observation) == {"result": f"invalid: {error}", "reward": -0.2, "done": False, "error": error}

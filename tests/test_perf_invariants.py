@@ -91,9 +91,10 @@ def test_a_ws_session_using_mcp_builds_one_tool_server_and_sees_only_its_episode
         _ws(b, {"type": "reset", "data": {"task_id": "hard_mixed_queue"}})
         assert tool_servers_built == []
 
-        after = _mcp_call(a, 1, "classify_ticket", {"ticket_id": ticket_a, "category": "billing"})
-        assert [h["action"] for h in after["conversation_history"]] == [f"classify_ticket({ticket_a}, billing)"]
-        assert _mcp_call(a, 2, "get_observation", {})["conversation_history"] == after["conversation_history"]
+        classified = _mcp_call(a, 1, "classify_ticket", {"ticket_id": ticket_a, "category": "billing"})
+        assert classified["result"] == f"classified {ticket_a} as billing"  # an action answers with what it produced
+        history = _mcp_call(a, 2, "get_observation", {})["conversation_history"]
+        assert [h["action"] for h in history] == [f"classify_ticket({ticket_a}, billing)"]
         assert len(tool_servers_built) == 1  # built on the first MCP message, then kept
 
         seen_by_b = _mcp_call(b, 1, "get_observation", {})

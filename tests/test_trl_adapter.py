@@ -184,13 +184,26 @@ def test_a_new_reset_starts_afresh_and_a_failed_one_leaves_no_episode(in_process
         tool_env.classify_ticket("E01", "billing")
 
 
-def test_reward_mode_is_passed_on_or_refused_clearly(in_process):
-    tool_env = in_process()
-    if "reward_mode" in inspect.signature(SupportEnvironment.reset).parameters:
-        assert tool_env.reset(task_id="easy_classify", reward_mode="dense").startswith("Classify")
-    else:
-        with pytest.raises(ValueError, match="does not take reward_mode"):
-            tool_env.reset(task_id="easy_classify", reward_mode="sparse")
+def test_reward_mode_is_passed_on_and_sparse_pays_the_grade_at_the_end_only(in_process):
+    row = {"task_id": "hard_mixed_queue", "seed": 3, "split": "train"}
+    dense, sparse = in_process(), in_process()
+    first = dense.reset(**row, reward_mode="dense")
+    assert sparse.reset(**row, reward_mode="sparse") == first  # the same episode, the same first prompt
+    env = SupportEnvironment()
+    actions = play(ReferencePolicy(), lambda: env.reset(**row), env.step).actions
+    for action in actions[:-1]:
+        name, arguments = tool_call(action)
+        getattr(dense, name)(**arguments)
+        assert "(reward +0.00)" in getattr(sparse, name)(**arguments).splitlines()[0]
+        assert sparse.get_reward() == 0.0
+    assert dense.get_reward() > 0
+    name, arguments = tool_call(actions[-1])
+    dense_last, sparse_last = getattr(dense, name)(**arguments), getattr(sparse, name)(**arguments)
+    grade = env.state.grade.score
+    assert "Episode over: grade 1.00, success." in dense_last and "Episode over: grade 1.00, success." in sparse_last
+    assert sparse.get_reward() == grade == 1.0 and dense.get_reward() == env.state.total_reward != grade
+    with pytest.raises(ValueError, match="reward_mode must be one of dense, sparse"):
+        in_process().reset(task_id="easy_classify", reward_mode="shaped")
 
 
 # --- against a real server --------------------------------------------------------------------
@@ -202,6 +215,33 @@ def test_against_a_server_every_result_and_reward_is_the_in_process_ones(remote,
     texts, expected, (rollout, env) = replay(tool_env, row)
     assert texts == expected
     assert tool_env.get_reward() == env.state.total_reward
+
+
+def test_against_a_server_sparse_rows_pay_only_the_grade(remote):
+    tool_env = remote()
+    tool_env.reset(task_id="easy_classify", reward_mode="sparse")
+    env = SupportEnvironment()
+    actions = play(ReferencePolicy(), lambda: env.reset(task_id="easy_classify"), env.step).actions
+    rewards = []
+    for action in actions:
+        name, arguments = tool_call(action)
+        getattr(tool_env, name)(**arguments)
+        rewards.append(tool_env.get_reward())
+    assert rewards[:-1] == [0.0] * (len(actions) - 1) and rewards[-1] == env.state.grade.score
+
+
+def test_a_server_that_plays_dense_for_a_sparse_row_is_refused():
+    """A server of a version without reward modes drops reward_mode and plays dense."""
+
+    class DenseOnly:  # what such a server's client returns: an observation without the mode asked for
+        def reset(self, **arguments):
+            return type("Result", (), {"observation": SupportEnvironment().reset(task_id=arguments["task_id"])})()
+
+    tool_env = SupportToolEnv()
+    tool_env._url, tool_env._client = "http://old.example", DenseOnly()
+    with pytest.raises(ValueError, match="played reward_mode 'dense', not 'sparse': it does not take reward_mode"):
+        tool_env.reset(task_id="easy_classify", reward_mode="sparse")
+    assert tool_env.reset(task_id="easy_classify", reward_mode="dense").startswith("Classify")
 
 
 def test_against_a_server_invalid_actions_raise_and_sessions_are_separate(remote):

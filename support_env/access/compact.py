@@ -1,8 +1,8 @@
-"""Compact tool results: what an action produced, in a few lines of text.
+"""Compact tool results: what an action produced, in a few lines of text or JSON.
 
 An observation is the whole view of the episode: the objective, the ticket, three
 knowledge-base articles in full, every record looked up, the history. Sent after
-every step (as MCP tool results and full-observation prompts do), that is ~6 KB a
+every step (as /step replies and full-observation prompts do), that is ~6 KB a
 step, most of it the same as the step before. An agent in a conversation has
 already seen the ticket and the objective; what it needs from a step is what the
 step produced:
@@ -16,19 +16,23 @@ step produced:
 - any action: the error if it was invalid, and the step's reward.
 
 Everything here is a pure function of (action, observation): it reads what any
-client sees (over /ws, HTTP or in process) and nothing hidden. The TRL adapter
-(`access/trl.py`), the SFT export (`agents/transcripts.py`) and the LLM agent's
-prompts (`agents/llm.py`) all use it, so a model sees the same text in training
-and at inference.
+client sees (over /ws, HTTP or in process) and nothing hidden. `produced` makes
+the one selection of what an action produced; `result` renders it as text (the
+TRL adapter, `access/trl.py`, and the SFT export, `agents/transcripts.py`) and
+`structured` as JSON (the MCP action tools, `access/mcp_tools.py`). The LLM
+agent's prompts (`agents/llm.py`) are built from the same pieces, so a model
+sees the same text in training and at inference.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Literal, Optional
 
-from ..models import ACTION_TYPES, Grade, KBResult, SupportAction, SupportObservation
+from pydantic import BaseModel, Field
+
+from ..models import ACTION_TYPES, Grade, KBResult, SupportAction, SupportObservation, TicketView
 
 FACT_LINES_PER_ARTICLE = 8  # an article's fact lines shown per hit, at most
 FACT_LINE_CHARS = 240  # a fact line longer than this is cut
@@ -92,24 +96,51 @@ def fact_lines(text: str, limit: int = FACT_LINES_PER_ARTICLE) -> list[str]:
             kept = [s for s in _SENTENCE_END.split(line) if _PROSE_FACT.search(s)]
         if kept:
             fact = " ".join(kept)
+            if len(fact) > FACT_LINE_CHARS:  # too long: leave out the sentences that state no fact before cutting
+                fact = " ".join([s for s in kept if _FACT.search(s)] or kept)
             lines.append(fact if len(fact) <= FACT_LINE_CHARS else fact[: FACT_LINE_CHARS - 3] + "...")
         if len(lines) == limit:
             break
     return lines
 
 
+class Hit(BaseModel):
+    """A search hit as a result shows it: no article text, only its fact lines."""
+
+    article_id: str = Field(description="Article id, e.g. 'KB-B01'.")
+    title: str = Field(description="Article title.")
+    status: Literal["current", "archived"] = Field(description="archived articles state outdated policy: do not quote them.")
+    facts: list[str] = Field(
+        default_factory=list,
+        description="The article's lines that state facts (figures, paths, addresses, rules), without other plans' "
+        "lines; empty for archived articles.",
+    )
+
+
+def hits_of(hits: Iterable[KBResult], plan: Optional[str] = None, facts_of: int = 3) -> list[Hit]:
+    """Each hit's id, title and status; the first `facts_of` current articles with
+    their fact lines, without the lines for plans other than `plan` (if given)."""
+    shown, current = [], 0
+    for hit in hits:
+        status = article_status(hit)
+        facts: list[str] = []
+        if status == "current" and current < facts_of:
+            current += 1
+            facts = [line for line in fact_lines(hit.text) if _holds_for(line, plan)]
+        shown.append(Hit(article_id=hit.article_id, title=hit.title, status=status, facts=facts))
+    return shown
+
+
+def hits_text(hits: list[Hit]) -> str:
+    """Each hit as 'id title [status]' followed by its fact lines."""
+    blocks = ["\n".join([f"{h.article_id} {h.title} [{h.status}]", *(f"- {line}" for line in h.facts)]) for h in hits]
+    return "\n".join(blocks) if blocks else "no matching articles"
+
+
 def search_hits(hits: Iterable[KBResult], plan: Optional[str] = None, facts_of: int = 3) -> str:
     """Each hit as 'id title [status]'; the first `facts_of` current articles followed
     by their fact lines, without the lines for plans other than `plan` (if given)."""
-    blocks, shown = [], 0
-    for hit in hits:
-        status = article_status(hit)
-        lines = [f"{hit.article_id} {hit.title} [{status}]"]
-        if status == "current" and shown < facts_of:
-            shown += 1
-            lines += [f"- {line}" for line in fact_lines(hit.text) if _holds_for(line, plan)]
-        blocks.append("\n".join(lines))
-    return "\n".join(blocks) if blocks else "no matching articles"
+    return hits_text(hits_of(hits, plan, facts_of))
 
 
 def _holds_for(line: str, plan: Optional[str]) -> bool:
@@ -169,17 +200,19 @@ def customer_words(observation: SupportObservation) -> list[str]:
 
 
 def ticket_text(observation: SupportObservation) -> str:
-    """The current ticket as a helpdesk shows it: id, priority, place in the queue,
-    who wrote it (plan, account), subject, body, and the thread so far."""
+    """The current ticket as a helpdesk shows it: id, priority, place in the queue, when it
+    was opened and today's date (windows and ages count from it), who wrote it (address, plan,
+    account), subject, body, and the thread so far."""
     ticket = observation.current_ticket
     if ticket is None:
         return "no current ticket: the queue is empty"
     customer = ticket.customer
     place = observation.tickets_total - observation.tickets_remaining + 1
     account = f"; account {customer.account_id}" if customer.account_id else ""
+    opened = f"; opened {ticket.created_at}" if ticket.created_at else ""
     lines = [
-        f"TICKET {ticket.id} (priority {ticket.priority}; ticket {place} of {observation.tickets_total})",
-        f"From: {customer.name}, {customer.company} (plan {customer.plan}{account})",
+        f"TICKET {ticket.id} (priority {ticket.priority}; ticket {place} of {observation.tickets_total}{opened}; today is {observation.today})",
+        f"From: {customer.name} <{customer.email}>, {customer.company} (plan {customer.plan}{account})",
         f"Subject: {ticket.subject}",
         ticket.body,
     ]
@@ -230,29 +263,81 @@ def first_prompt(observation: SupportObservation) -> str:
     return "\n\n".join([observation.objective, ticket_text(observation), tools_line()])
 
 
-def result(action: SupportAction, observation: SupportObservation) -> str:
+class Record(BaseModel):
+    """A record looked up, as the observation's `records` holds it."""
+
+    name: str = Field(description="Which record: account, invoices, api_keys, usage, audit_log, incidents or orders.")
+    data: Any = Field(description="Its rows (a list) or its fields (an object).")
+
+
+class ActionResult(BaseModel):
+    """What an action produced: its outcome, reward and error, and only what it
+    brought into view. The whole observation stays with get_observation."""
+
+    result: str = Field(description="What the action did, in one line ('invalid: <why>' for an invalid action).")
+    reward: float = Field(description="This step's reward.")
+    done: bool = Field(description="Whether the episode is over.")
+    error: Optional[str] = Field(description="Why the action was invalid; null if it was valid.")
+    search_hits: Optional[list[Hit]] = Field(default=None, description="search_kb: the articles found, with their fact lines.")
+    record: Optional[Record] = Field(default=None, description="lookup_record: the record looked up.")
+    customer_words: Optional[list[str]] = Field(
+        default=None, description="reply_ticket: what the customer wrote back after the reply, if anything."
+    )
+    next_ticket: Optional[TicketView] = Field(default=None, description="close_ticket: the ticket now current, when the queue goes on.")
+    tickets_remaining: Optional[int] = Field(default=None, description="With next_ticket: tickets not yet closed, including it.")
+    grade: Optional[Grade] = Field(default=None, description="Once the episode is over: its grade, every component explained.")
+
+
+def produced(action: SupportAction, observation: SupportObservation) -> ActionResult:
     """What `action` produced, given the observation that followed it: the history
-    line, what the action brought into view (search hits, a record, the customer's
-    answer, the next ticket), the error if it was invalid, the reward, and the
-    grade once the episode is over."""
-    if observation.last_action_error is not None:
-        return "\n".join([f"invalid: {observation.last_action_error} ({reward_text(observation)})", *_ending(observation)])
+    line, what the action brought into view (search hits, the record, the
+    customer's answer, the next ticket), the error if it was invalid, the reward,
+    and the grade once the episode is over. The one selection behind both
+    `result` (text) and `structured` (JSON)."""
+    error = observation.last_action_error
     kind = action.action_type
     line = observation.conversation_history[-1].result if observation.conversation_history else kind
-    if kind == "search_kb":  # the history line repeats the query; the hits below name the articles
+    found: dict[str, Any] = {}
+    ticket = observation.current_ticket
+    if error is not None:
+        line = f"invalid: {error}"
+    elif kind == "search_kb":  # the history line repeats the query; the hits name the articles
         line = f"found {len(observation.kb_search_results)} articles"
-    parts = [f"{line} ({reward_text(observation)})"]
-    if kind == "search_kb":
-        plan = observation.current_ticket.customer.plan if observation.current_ticket else None
-        parts.append(search_hits(observation.kb_search_results, plan))
+        found["search_hits"] = hits_of(observation.kb_search_results, ticket.customer.plan if ticket else None)
     elif kind == "lookup_record" and action.record in observation.records:
-        account = observation.current_ticket.customer.account_id if observation.current_ticket else None
-        parts.append(record_text(action.record, observation.records[action.record], account))
+        found["record"] = Record(name=action.record, data=observation.records[action.record])
     elif kind == "reply_ticket":
-        parts += [f"[customer] {words}" for words in customer_words(observation)]
-    elif kind == "close_ticket" and observation.current_ticket is not None and not observation.done:
+        found["customer_words"] = customer_words(observation)
+    elif kind == "close_ticket" and ticket is not None and not observation.done:
+        found.update(next_ticket=ticket, tickets_remaining=observation.tickets_remaining)
+    return ActionResult(
+        result=line, reward=observation.reward or 0.0, done=observation.done, error=error,
+        grade=observation.grade if observation.done else None, **found,
+    )
+
+
+def result(action: SupportAction, observation: SupportObservation) -> str:
+    """What `action` produced (`produced`) as text: the outcome line with its
+    reward, then the hits with their fact lines, the record one row per line, the
+    customer's words, the next ticket, and the grade once the episode is over."""
+    shown = produced(action, observation)
+    parts = [f"{shown.result} ({reward_text(observation)})"]
+    if shown.search_hits is not None:
+        parts.append(hits_text(shown.search_hits))
+    if shown.record is not None:
+        account = observation.current_ticket.customer.account_id if observation.current_ticket else None
+        parts.append(record_text(shown.record.name, shown.record.data, account))
+    parts += [f"[customer] {words}" for words in shown.customer_words or ()]
+    if shown.next_ticket is not None:
         parts.append(ticket_text(observation))
     return "\n".join(parts + _ending(observation))
+
+
+def structured(action: SupportAction, observation: SupportObservation) -> dict[str, Any]:
+    """What `action` produced (`produced`) as JSON: `result`, `reward`, `done` and
+    `error` always, and only the pieces the action brought into view."""
+    data = produced(action, observation).model_dump(mode="json")
+    return {key: value for key, value in data.items() if value is not None or key == "error"}
 
 
 def error_text(observation: SupportObservation) -> str:

@@ -3,8 +3,12 @@
 Each action tool is a typed function that builds a `SupportAction`; the
 environment runs it through `SupportEnvironment.step`, so an MCP agent plays
 by exactly the rules of `/step` (same rewards, same invalid actions, same
-grade). Every tool returns the resulting observation, so the agent sees the
-ticket, search results, reward and, once done, the grade.
+grade). An action tool returns what its step produced, not the whole
+observation again (`compact.ActionResult`, chosen by `compact.produced`, as the
+TRL adapter's texts are): the outcome in one line, the reward, `done`, the
+error; and only what the action brought into view: search hits with their fact
+lines, the record looked up, the customer's answer, the next ticket after a
+close, the grade at the end. `get_observation` returns the whole observation.
 
 Arguments that do not match a tool's input schema (a missing argument, a
 category outside the three) are refused by the MCP layer before the episode
@@ -38,13 +42,16 @@ from pydantic import Field
 
 from ..environment import EpisodeNotStarted, SupportEnvironment
 from ..models import CATEGORIES, RECORDS, RESOLUTIONS, SupportAction, SupportObservation
+from . import compact
+from .compact import ActionResult
 
 SERVER_NAME = "support_env"
 INSTRUCTIONS = (
     "You work the support queue of Stackwell Cloud, one ticket at a time. Call get_observation to read the "
     "current ticket and the task objective, then classify, search the knowledge base, look up the customer's "
-    "records, reply, act on the account or escalate when the case calls for it, and close each ticket. Every tool returns the new observation: reward, errors, and the grade "
-    "once the queue is done."
+    "records, reply, act on the account or escalate when the case calls for it, and close each ticket. Each action tool "
+    "returns what it produced: its outcome, reward and error, the search hits' facts, the record, the customer's answer, "
+    "the next ticket after a close, and the grade once the queue is done; get_observation shows everything again."
 )
 
 
@@ -62,7 +69,7 @@ def classify_ticket(ticket_id: TicketId, category: Annotated[Literal[CATEGORIES]
 
 
 def search_kb(query: Annotated[str, _described("query")]) -> SupportAction:
-    """Search the policy knowledge base; returns the top 3 articles with their full text."""
+    """Search the policy knowledge base; returns the top 3 articles: id, title, status and, for current ones, the lines that state facts."""
     return SupportAction(action_type="search_kb", query=query)
 
 
@@ -123,7 +130,8 @@ ACTION_TOOLS: dict[str, Callable[..., SupportAction]] = {
 }
 OBSERVATION_TOOL = "get_observation"
 OBSERVATION_TOOL_DESCRIPTION = (
-    "Show the latest observation again (current ticket, search results, reward, grade) without taking a step."
+    "Show the whole latest observation (objective, current ticket, search results in full, records, history, reward, "
+    "grade) without taking a step."
 )
 TOOL_NAMES = (*ACTION_TOOLS, OBSERVATION_TOOL)
 
@@ -140,8 +148,11 @@ def as_tool_call(action: SupportAction) -> tuple[str, dict[str, Any]]:
 EPISODE_START: ContextVar[Optional[dict[str, Any]]] = ContextVar("support_env_episode_start", default=None)
 
 # How a tool server runs a call: the tool's name and its validated arguments in,
-# the observation out. Sync for an environment in this process, async for a relay.
-Runner = Callable[[str, dict[str, Any]], Union[SupportObservation, Awaitable[SupportObservation]]]
+# the tool's result out: for get_observation the observation, for an action tool
+# what it produced (`compact.structured`), either as a model or as its JSON dict.
+# Sync for an environment in this process, async for a relay.
+ToolOutput = Union[SupportObservation, dict[str, Any]]
+Runner = Callable[[str, dict[str, Any]], Union[ToolOutput, Awaitable[ToolOutput]]]
 
 
 def build_tool_server(run: Runner, name: str = SERVER_NAME) -> FastMCP:
@@ -188,7 +199,7 @@ def _tools_of(functions: dict[str, Callable[..., Any]]) -> list[Tool]:
             schema = getattr(tool, name)
             if schema is not None and "$defs" in json.dumps(schema):
                 key = json.dumps(schema, sort_keys=True)
-                if key not in inlined:  # every tool returns the same observation schema
+                if key not in inlined:  # the action tools share one output schema
                     inlined[key] = dereference_refs(schema)
                 updates[name] = copy.deepcopy(inlined[key])
         tools.append(tool.model_copy(update=updates) if updates else tool)
@@ -204,23 +215,22 @@ def _server_with(tools: list[Tool], name: str = SERVER_NAME) -> FastMCP:
 
 def _delegate(tool_name: str, signature: inspect.Signature, run: Runner) -> Callable[..., Any]:
     """A function with `signature` (so FastMCP derives the input schema from it)
-    that hands its arguments to `run`."""
+    that hands its arguments to `run`. Its return annotation gives the output
+    schema: the observation for get_observation, `ActionResult` for an action."""
     if inspect.iscoroutinefunction(run):
 
-        async def tool(**arguments: Any) -> SupportObservation:
+        async def tool(**arguments: Any) -> ToolOutput:
             return await run(tool_name, arguments)
 
     else:
 
-        def tool(**arguments: Any) -> SupportObservation:
+        def tool(**arguments: Any) -> ToolOutput:
             return run(tool_name, arguments)
 
+    returns = SupportObservation if tool_name == OBSERVATION_TOOL else ActionResult
     tool.__name__ = tool_name
-    tool.__signature__ = signature.replace(return_annotation=SupportObservation)
-    tool.__annotations__ = {
-        **{p.name: p.annotation for p in signature.parameters.values()},
-        "return": SupportObservation,
-    }
+    tool.__signature__ = signature.replace(return_annotation=returns)
+    tool.__annotations__ = {**{p.name: p.annotation for p in signature.parameters.values()}, "return": returns}
     return tool
 
 
@@ -313,12 +323,13 @@ class SupportToolEnvironment(SupportEnvironment):
         self._latest = super().step(action, *args, **kwargs)
         return self._latest
 
-    def _run_tool(self, tool_name: str, arguments: dict[str, Any]) -> SupportObservation:
+    def _run_tool(self, tool_name: str, arguments: dict[str, Any]) -> ToolOutput:
         if self._latest is None:
             raise ToolError(str(EpisodeNotStarted()))  # an expected refusal, not a server fault
         if tool_name == OBSERVATION_TOOL:
             return self._latest
-        return self.step(ACTION_TOOLS[tool_name](**arguments))
+        action = ACTION_TOOLS[tool_name](**arguments)
+        return compact.structured(action, self.step(action))
 
     @asynccontextmanager
     async def mcp_session(self):
@@ -375,7 +386,7 @@ SupportToolEnvironment.step.__signature__ = inspect.signature(SupportEnvironment
 _ENVIRONMENT_OF: "weakref.WeakKeyDictionary[FastMCP, weakref.ref[SupportToolEnvironment]]" = weakref.WeakKeyDictionary()
 
 
-def _run_on_served_environment(tool_name: str, arguments: dict[str, Any]) -> SupportObservation:
+def _run_on_served_environment(tool_name: str, arguments: dict[str, Any]) -> ToolOutput:
     environment = _ENVIRONMENT_OF.get(get_context().fastmcp, lambda: None)()
     if environment is None:
         raise ToolError("the environment is closed")

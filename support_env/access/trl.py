@@ -82,7 +82,8 @@ class SupportToolEnv:
         return compact.first_prompt(self._observation)
 
     def get_reward(self) -> float:
-        """The episode's reward so far: the sum of its step rewards (the last step's includes the grade)."""
+        """The episode's reward so far: the sum of its step rewards (the last step's includes the grade;
+        with reward_mode "sparse", every step pays 0 and the last step's reward is the grade)."""
         return self._reward
 
     # --- the actions, one tool each ---------------------------------------------------
@@ -189,15 +190,10 @@ class SupportToolEnv:
         return compact.result(action, observation)
 
     def _reset(self, arguments: dict[str, Any]) -> SupportObservation:
-        from ..environment import SupportEnvironment
-
-        # An argument this version's episodes do not take is refused here, in process
-        # and remote alike (a server would drop it silently).
-        unknown = [name for name in arguments if name not in inspect.signature(SupportEnvironment.reset).parameters]
-        if unknown:
-            raise ValueError(f"this version of support_env does not take {', '.join(unknown)} in reset")
         if self._url is None:
             if self._environment is None:
+                from ..environment import SupportEnvironment
+
                 self._environment = SupportEnvironment()
             return self._environment.reset(**arguments)
         if self._client is None:
@@ -205,7 +201,13 @@ class SupportToolEnv:
 
             self._client = SupportEnv(base_url=self._url).sync()
             self._client.connect()
-        return self._client.reset(**arguments).observation
+        observation = self._client.reset(**arguments).observation
+        # A server of a version without reward modes drops the argument and plays dense:
+        # refused, rather than training on rewards the row did not ask for.
+        mode = arguments.get("reward_mode")
+        if mode is not None and observation.reward_mode != mode:
+            raise ValueError(f"the server at {self._url} played reward_mode {observation.reward_mode!r}, not {mode!r}: it does not take reward_mode")
+        return observation
 
     def _step(self, action: SupportAction) -> SupportObservation:
         if self._url is None:
