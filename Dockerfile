@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_SYSTEM_CERTS=1 \
     GRADIO_TEMP_DIR=/tmp/gradio \
     GRADIO_ANALYTICS_ENABLED=False \
-    ENABLE_WEB_INTERFACE=true
+    ENABLE_WEB_INTERFACE=true \
+    SUPPORT_ENV_STORE=sqlite:///tmp/support_env/episodes.db
 
 WORKDIR /app
 

@@ -130,7 +130,7 @@ def test_a_bad_setting_stops_with_one_line_not_a_traceback(monkeypatch):
 ENTRY_POINTS = {"python -m server.app": ["-m", "server.app"], "server script": ["-c", "from server.app import main; main()"]}
 BAD_SETTINGS = [
     ("SUPPORT_ENV_MAX_SESSIONS", "many"), ("SUPPORT_ENV_SESSION_TTL", "-5"), ("SUPPORT_ENV_WS_DEFLATE", "sometimes"),
-    ("SUPPORT_ENV_MAX_BODY_BYTES", "1MB"), ("PORT", "abc"), ("HOST", "bad host!"),
+    ("SUPPORT_ENV_MAX_BODY_BYTES", "1MB"), ("PORT", "abc"), ("HOST", "bad host!"), ("SUPPORT_ENV_STORE", "mongodb://db"),
 ]
 
 
