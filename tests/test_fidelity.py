@@ -31,6 +31,26 @@ KNOWN_MISSES = {
     "support_response_time__c-03": "answers the response time and ignores the question about phone support: silence again",
     "computed_dates__b-05": "'until the 23rd' names a day without its month: a bare ordinal is not read as a date (it is as "
     "often 'the 2nd key', 'the 3rd attempt'), so the last day to ask is not stated",
+    # A held-out batch on the reasoning families (61 replies, written and labelled after the grader was
+    # tuned, never tuned on): 8 of 30 correct and 4 of 31 wrong replies misjudged (RESULTS.md).
+    "heldout_billing_refund_window_eval-01": "the $3,990.00 charge named beside the $3,657.50 refunded is read as the amount refunded",
+    "heldout_billing_refund_window_eval-02": "as -01: the charge's amount taken for the refund's",
+    "heldout_billing_refund_window_eval-03": "'11 of 12 months' (the prorating) is read as a 12-month refund window",
+    "heldout_billing_refund_window_eval-04": "'26 days after the charge' (the charge's age) is read as the refund window",
+    "heldout_billing_refund_window_eval-10": "'the Business plan stays active until the end of the term' contradicts KB-B03 (a refund "
+    "ends the subscription), a rule the article's front matter does not list",
+    "heldout_billing_auth_hold_eval-05": "'in the next six days, on 28 November' (counted from today) is read as a hold released "
+    "in six days, against 7",
+    "heldout_incidents_rate_peak_eval-03": "Business's 3,000 per minute, named as the plan to move to, is judged as this Pro "
+    "customer's limit",
+    "heldout_incidents_rate_peak_eval-04": "the same 3,000 is bound to the measured peak",
+    "heldout_incidents_rate_peak_eval-09": "advises a second API key to double capacity (the limit is shared by all keys) and "
+    "'rather than upgrading' still counts as the upgrade decision",
+    "heldout_accounts_not_owner_eval-04": "'we cannot do the refund from this request' is not read as declining the request",
+    "heldout_accounts_which_one_eval-06": "replaces the wrong order: which order a reply names as replaced is not a claim the "
+    "grader checks",
+    "heldout_accounts_which_one_eval-09": "replaces only the smashed keys: the whole-order rule is contradicted in a phrasing its "
+    "synonyms do not cover",
 }
 
 

@@ -16,7 +16,7 @@ from support_env.agents.oracle import TruthOracle
 from support_env.episodes.cases import CASE_CHANCE, FAMILY_CHANCE, RECORDS_OBJECTIVE, case_templates, scenarios
 from support_env.episodes.customer import follow_up
 from support_env.environment import SupportEnvironment
-from support_env.episodes.generator import MAX_QUEUE_LENGTH, SPLITS, pools, templates
+from support_env.episodes.generator import EXPERT_LENGTH, MAX_QUEUE_LENGTH, SPLITS, pools, templates
 from support_env.grading.reply import grade_reply
 from support_env.domain.kb import default_kb
 from support_env.models import RECORDS, RESOLUTIONS, SupportAction
@@ -163,6 +163,10 @@ WRITE_ACTIONS = ("issue_refund", "revoke_api_key", "lock_account", "send_replace
 @settings(max_examples=40, deadline=None)
 @given(task_id=st.sampled_from(GENERATED_TASKS), seed=st.integers(0, 2**63), split=st.sampled_from(SPLITS), length=st.none() | st.integers(1, MAX_QUEUE_LENGTH))
 def test_any_seed_yields_a_valid_solvable_episode(task_id, seed, split, length):
+    if task_id == "expert_queue" and length is not None and length > EXPERT_LENGTH[1]:
+        with pytest.raises(ValueError, match="queue_length of expert_queue must be between 1 and 8"):
+            build_episode(task_id, seed, split, length)
+        return
     spec = build_episode(task_id, seed, split, length)
     assert 1 <= len(spec.tickets) <= MAX_QUEUE_LENGTH
     env = SupportEnvironment()

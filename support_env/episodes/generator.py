@@ -185,8 +185,8 @@ def generate_family_queue(canonical: EpisodeSpec, seed: int, split: str, queue_l
     and records depend only on the seed, its place and its template (`family_ticket` rebuilds it)."""
     rng = random.Random(f"{canonical.task_id}:{split}:{seed}:{queue_length}")
     length = rng.randint(*EXPERT_LENGTH) if queue_length is None else queue_length
-    if not 1 <= length <= MAX_QUEUE_LENGTH:
-        raise ValueError(f"queue_length must be between 1 and {MAX_QUEUE_LENGTH}, got {queue_length!r}")
+    if not 1 <= length <= EXPERT_LENGTH[1]:  # a family ticket takes up to 8 steps: more would not fit in 50
+        raise ValueError(f"queue_length of {canonical.task_id} must be between 1 and {EXPERT_LENGTH[1]}, got {queue_length!r}")
     by_family: dict[str, list] = {}
     for template in case_templates():
         if template.split == split and template.family is not None:
