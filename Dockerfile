@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     GRADIO_TEMP_DIR=/tmp/gradio \
     GRADIO_ANALYTICS_ENABLED=False \
     ENABLE_WEB_INTERFACE=true \
-    SUPPORT_ENV_STORE=sqlite:///tmp/support_env/episodes.db
+    SUPPORT_ENV_STORE=sqlite:///tmp/support_env/episodes.db?or=memory
 
 WORKDIR /app
 

@@ -401,3 +401,21 @@ def test_at_the_cap_only_a_ws_log_gives_a_running_episodes_slot_away(open_store)
     ws.start("c", {}, "g", 102.0)  # "a", the least recently used, is no longer resumable
     assert ws.read("a", 0, 103.0, False) is None and ws.read("c", 0, 103.0, False) is not None
     assert http.read("a", 0, 103.0, False) is not None  # the namespaces are apart
+
+
+def test_the_images_store_falls_back_to_memory_on_a_read_only_file_system_and_says_so(capsys):
+    """The image sets sqlite:///tmp/...?or=memory: where that file cannot be written (a host that runs
+    images read-only), one process serves in memory and says why; without `?or=memory` the same
+    setting stops start-up."""
+    from server.settings import SettingError
+    from server.stores import MemoryLog, open_log
+
+    unwritable = "sqlite:///etc/hostname/episodes.db"
+    log = open_log(unwritable + "?or=memory", max_sessions=2, idle_ttl_s=60)
+    assert isinstance(log, MemoryLog)
+    said = capsys.readouterr().err
+    assert "cannot create its directory /etc/hostname" in said and said.rstrip().endswith("sessions are kept in memory")
+    with pytest.raises(SettingError, match="cannot be used"):
+        open_log(unwritable, max_sessions=2, idle_ttl_s=60)
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "SUPPORT_ENV_STORE=sqlite:///tmp/support_env/episodes.db?or=memory" in dockerfile

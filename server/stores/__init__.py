@@ -5,7 +5,7 @@ one that cannot work with a one-line SettingError.
 The default is `memory` for a single process. With several worker processes
 (`WEB_CONCURRENCY=N python -m server.app`, or `uvicorn server.app:app --workers N`),
 memory cannot serve them (each would hold its own
-sessions): the default is then SQLite at DEFAULT_SQLITE_URL, and an explicit
+sessions): the default is then SQLite at `default_sqlite_url()`, and an explicit
 `memory` is refused.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,8 +25,17 @@ from server.stores.memory_log import MemoryLog
 __all__ = ["Appended", "EpisodeLog", "Record", "SessionCapacityReached", "StoreUnavailable", "MemoryLog", "open_log", "store_url", "worker_count"]
 
 STORE_VAR = "SUPPORT_ENV_STORE"
-DEFAULT_SQLITE_URL = "sqlite://" + str(Path(tempfile.gettempdir()) / "support_env" / "episodes.db")
 FORMS = "memory, sqlite:///path/to/episodes.db or redis://host:port/db"
+FALLBACK = "?or=memory"  # sqlite:///path?or=memory: that file, or memory where it cannot be written (one process)
+
+
+def default_sqlite_url() -> str:
+    """SQLite in the temporary directory (`/tmp` where none is usable: then opening it says why)."""
+    try:
+        folder = tempfile.gettempdir()
+    except FileNotFoundError:  # no writable temporary directory at all (a read-only file system)
+        folder = "/tmp"
+    return "sqlite://" + str(Path(folder) / "support_env" / "episodes.db")
 
 
 def worker_count() -> int:
@@ -84,11 +94,11 @@ def store_url(workers: int) -> str:
     """SUPPORT_ENV_STORE, or the default for `workers` processes."""
     raw = os.environ.get(STORE_VAR, "").strip()
     if not raw:
-        return DEFAULT_SQLITE_URL if workers > 1 else "memory"
+        return default_sqlite_url() if workers > 1 else "memory"
     if raw == "memory" and workers > 1:
         raise SettingError(
             f"{STORE_VAR}=memory cannot be shared by {workers} worker processes (each would hold its own sessions); "
-            f"use sqlite:///path/to/episodes.db or redis://host:port/db, or leave it unset for SQLite at {DEFAULT_SQLITE_URL[9:]}"
+            f"use sqlite:///path/to/episodes.db or redis://host:port/db, or leave it unset for SQLite at {default_sqlite_url()[9:]}"
         )
     return raw
 
@@ -103,10 +113,15 @@ def open_log(url: str, max_sessions: int, idle_ttl_s: float, namespace: str = ""
     if url.startswith("sqlite://"):
         from server.stores.sqlite_log import SqliteLog, writable_directory
 
-        path = url[len("sqlite://"):]
+        path, fallback = (url[len("sqlite://"):-len(FALLBACK)], True) if url.endswith(FALLBACK) else (url[len("sqlite://"):], False)
         if not path:
             raise SettingError(f"{STORE_VAR} must name a database file, as in sqlite:///path/to/episodes.db, got {url!r}")
         problem = writable_directory(Path(path))
+        if problem and fallback and worker_count() == 1:
+            # The image's default: sessions survive restarts where the file system allows, and a
+            # read-only one (some hosts run images so) still serves, in memory, saying so.
+            print(f"support_env: {STORE_VAR}={url}: {problem}; sessions are kept in memory", file=sys.stderr, flush=True)
+            return MemoryLog(max_sessions, idle_ttl_s, evict_running)
         if problem:
             raise SettingError(f"{STORE_VAR}={url} cannot be used: {problem}")
         try:
