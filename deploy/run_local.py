@@ -27,7 +27,7 @@ from typing import Mapping
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from support_env.access.local_server import HOST, LocalServer, free_port, wait_for_health  # noqa: E402
+from support_env.access.local_server import HOST, LocalServer, free_port, stop_process, wait_for_health  # noqa: E402
 
 HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
 
@@ -89,13 +89,8 @@ class RedisProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
 
 def haproxy_config(port: int, backends: Mapping[str, int], template: Path = HAPROXY_CFG) -> str:
@@ -127,9 +122,7 @@ class HAProxyProcess:
             raise
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
         self.config_path.unlink(missing_ok=True)
 
 

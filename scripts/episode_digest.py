@@ -3,7 +3,7 @@
     python scripts/episode_digest.py > before.txt    # on the old tree
     python scripts/episode_digest.py > after.txt     # on the new tree; `diff` them
 
-Plays every zoo policy on every task's canonical episode and, for the queue tasks, on seeds
+Plays every zoo policy on every task's canonical episode and, for the generated tasks, on seeds
 0..N-1 (default 50) of both splits, in process, with fixed episode ids. Prints one hash per
 (policy, task) and a total. A refactor that changes no behaviour leaves every line the same.
 """
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from support_env import SupportEnvironment  # noqa: E402
 from support_env.agents.rollout import play  # noqa: E402
 from support_env.agents.zoo import ZOO, make  # noqa: E402
-from support_env.episodes.catalogue import QUEUE_TASKS, TASK_IDS  # noqa: E402
+from support_env.episodes.catalogue import GENERATED_TASKS, TASK_IDS  # noqa: E402
 
 
 def digest(seeds: int) -> dict[tuple[str, str], str]:
@@ -28,7 +28,7 @@ def digest(seeds: int) -> dict[tuple[str, str], str]:
     for cls in ZOO:
         for task_id in TASK_IDS:
             runs: list[dict] = [{"task_id": task_id}]
-            if task_id in QUEUE_TASKS:
+            if task_id in GENERATED_TASKS:
                 runs += [{"task_id": task_id, "seed": s, "split": split} for split in ("train", "eval") for s in range(seeds)]
             h = hashlib.sha256()
             for run, kwargs in enumerate(runs):

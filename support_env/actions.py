@@ -108,10 +108,11 @@ def reply_ticket(desk: Desk, action: SupportAction) -> Outcome:
             components["reply"] = round(gain, 4)
         if grade.wrong or grade.forbidden:
             components.update(_pay(progress, "wrong_facts", PENALTY_WRONG_FACTS))
-        answer = follow_up(ticket, text, bool(grade.missing), turn=len(progress.replies), seed=desk.spec.seed, judging=not desk.sparse)
         if ticket.clarification and "clarification" not in progress.looked_up and asks_for(ticket.clarification, text):
             answer = ticket.clarification.answer
             progress.looked_up.add("clarification")  # what the customer said counts as evidence for the operation
+        else:
+            answer = follow_up(ticket, text, bool(grade.missing), turn=len(progress.replies), seed=desk.spec.seed, judging=not desk.sparse)
         if answer:
             progress.thread.append(ThreadMessage(author="customer", text=answer))
             result += "; the customer answered in the thread"

@@ -95,7 +95,6 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             progress=[TicketProgress(self._spec.tickets[0].id)],
             sparse=reward_mode == "sparse",
         )
-        self._reward_mode = reward_mode or "dense"
         self._steps = 0
         self._invalid = 0
         self._total_reward = 0.0
@@ -162,7 +161,7 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             split=self._spec.split,
             difficulty=self._spec.difficulty,
             today=self._spec.today,
-            reward_mode=self._reward_mode,
+            reward_mode="sparse" if self._desk.sparse else "dense",
             done=self._done,
             current_ticket_id=current.id if current else None,
             tickets_total=len(self._spec.tickets),
@@ -239,7 +238,7 @@ class SupportEnvironment(Environment[SupportAction, SupportObservation, SupportS
             split=spec.split,
             difficulty=spec.difficulty,
             today=spec.today,
-            reward_mode=self._reward_mode,
+            reward_mode="sparse" if self._desk.sparse else "dense",
             objective=spec.objective,
             current_ticket=self._current_view(),
             tickets_remaining=len(spec.tickets) - desk.index,

@@ -64,6 +64,18 @@ def wait_for_health(
     raise ServerStartError(f"{problem}\n--- its output ends with ---\n{text}" if text.strip() else problem)
 
 
+def stop_process(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within `timeout_s`; waits for it."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class LocalServer:
     """A server subprocess on `HOST`, started (and healthy) on construction, stopped by
     `stop()` or at the end of a `with` block.
@@ -145,12 +157,7 @@ class LocalServer:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not exited within 10 s."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
     def __enter__(self) -> "LocalServer":
         return self

@@ -10,14 +10,11 @@ import re
 from typing import Any
 
 from ..models import SupportAction, TicketView
+from .reading import ticket_words
 
 BILLING_CUES = ("charged twice", "two charges", "double", "duplicate", "charged again", "refund")
 HARDWARE_CUES = ("securekey", "hardware security key", "hardware key")
 DAMAGE_CUES = ("broken", "cracked", "damaged", "crushed", "not recognised", "not recognized")
-
-
-def _text(ticket: TicketView) -> str:
-    return f"{ticket.subject}\n{ticket.body}".lower()
 
 
 def is_takeover(ticket: TicketView, rule_name: str | None) -> bool:
@@ -25,13 +22,13 @@ def is_takeover(ticket: TicketView, rule_name: str | None) -> bool:
 
 
 def is_hardware_damage(ticket: TicketView) -> bool:
-    text = _text(ticket)
+    text = ticket_words(ticket)
     return any(c in text for c in HARDWARE_CUES) and any(c in text for c in DAMAGE_CUES)
 
 
 def records_to_check(ticket: TicketView, rule_name: str | None) -> list[str]:
     """The records a support engineer would open first for this ticket."""
-    text = _text(ticket)
+    text = ticket_words(ticket)
     if is_takeover(ticket, rule_name):
         return ["audit_log", "api_keys"]
     if is_hardware_damage(ticket):

@@ -59,11 +59,13 @@ EMERGENCY_RULES = (
 )
 
 
-def _text(ticket: TicketView) -> str:
+def ticket_words(ticket: TicketView) -> str:
+    """The subject and body, lower-cased: what the cue lists are matched against."""
     return f"{ticket.subject}\n{ticket.body}".lower()
 
 
-def _has(text: str, cues: tuple[str, ...]) -> bool:
+def has_cue(text: str, cues: tuple[str, ...]) -> bool:
+    """Whether `text` holds one of `cues`, starting at a word."""
     return any(re.search(r"(?<![a-z])" + re.escape(c), text) for c in cues)
 
 
@@ -72,17 +74,17 @@ def classify(ticket: TicketView) -> str:
     rule = emergency(ticket)
     if rule is not None:
         return rule.category
-    text = _text(ticket)
+    text = ticket_words(ticket)
     scores = {cat: sum(len(re.findall(r"(?<![a-z])" + re.escape(c), text)) for c in cues) for cat, cues in CATEGORY_CUES.items()}
     return max(scores, key=lambda c: (scores[c], c == "technical"))
 
 
 def noise_kind(ticket: TicketView) -> str | None:
     """'spam', 'thanks' or None (a real request)."""
-    text = _text(ticket)
-    if _has(text, SPAM_CUES):
+    text = ticket_words(ticket)
+    if has_cue(text, SPAM_CUES):
         return "spam"
-    if _has(text, THANKS_CUES) and not _has(text, QUESTION_CUES):
+    if has_cue(text, THANKS_CUES) and not has_cue(text, QUESTION_CUES):
         return "thanks"
     return None
 
@@ -92,8 +94,8 @@ def is_noise(ticket: TicketView) -> bool:
 
 
 def emergency(ticket: TicketView) -> EmergencyRule | None:
-    text = _text(ticket)
-    return next((r for r in EMERGENCY_RULES if _has(text, r.any_of) and _has(text, r.and_any_of)), None)
+    text = ticket_words(ticket)
+    return next((r for r in EMERGENCY_RULES if has_cue(text, r.any_of) and has_cue(text, r.and_any_of)), None)
 
 
 def compose_reply(ticket: TicketView, article: Article, done: str = "") -> str:

@@ -277,10 +277,14 @@ def world_records(cases: list[Case], today: date) -> str:
 _ROW_IDS = {"accounts": "account_id", "invoices": "invoice_id", "api_keys": "key_id", "orders": "order_id", "payments": "payment_id"}
 
 
-def _clashes(case: Case, taken: set[str]) -> bool:
-    """Whether `case` reuses an id another case of the queue already holds."""
-    ids = {row[key] for name, key in _ROW_IDS.items() for row in case.records.get(name, [])}
-    return bool(ids & taken)
+def _row_ids(case: Case) -> set[str]:
+    """The ids of `case`'s rows (accounts, invoices, keys, orders, payments)."""
+    return {row[key] for name, key in _ROW_IDS.items() for row in case.records.get(name, [])}
+
+
+def case_stream(seed_key: str, index: int, attempt: int = 0) -> random.Random:
+    """The random stream of the `index`-th case ticket of a queue (drawn again on `attempt` > 0)."""
+    return random.Random(f"{seed_key}:case{index}:{attempt}")
 
 
 def fill_cases(
@@ -291,11 +295,11 @@ def fill_cases(
     tickets, cases, taken = [], [], set()
     for index, (template, ticket_id) in enumerate(zip(templates, ticket_ids)):
         for attempt in range(20):
-            rng = random.Random(f"{seed_key}:case{index}:{attempt}")
-            ticket, case = fill_case(template, ticket_id, rng, split, today, pool)
-            if not _clashes(case, taken):
+            ticket, case = fill_case(template, ticket_id, case_stream(seed_key, index, attempt), split, today, pool)
+            ids = _row_ids(case)
+            if not ids & taken:
                 break
-        taken |= {row[key] for name, key in _ROW_IDS.items() for row in case.records.get(name, [])}
+        taken |= ids
         tickets.append(ticket)
         cases.append(case)
     return tickets, cases

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from .cases import CASE_CHANCE, FAMILY_CHANCE, RECORDS_OBJECTIVE, case_templates, fill_case, fill_cases, mix_in_case, mix_in_family, world_records
+from .cases import CASE_CHANCE, FAMILY_CHANCE, RECORDS_OBJECTIVE, case_stream, case_templates, fill_case, fill_cases, mix_in_case, mix_in_family, world_records
 from ..models import Customer
 from .prose import email_address, signed, write_up
 from .spec import EpisodeSpec, ForbiddenClaim, ReplyTruth, TicketSpec, TicketTruth
@@ -183,8 +183,7 @@ def generate_family_queue(canonical: EpisodeSpec, seed: int, split: str, queue_l
     `queue_length` says otherwise, the families dealt from a shuffled deck (no family twice until
     every family has had a ticket), each ticket with its own customer and records. A ticket's words
     and records depend only on the seed, its place and its template (`family_ticket` rebuilds it)."""
-    rng = random.Random(f"{canonical.task_id}:{split}:{seed}:{queue_length}")
-    length = rng.randint(*EXPERT_LENGTH) if queue_length is None else queue_length
+    rng, length = _family_queue_length(canonical.task_id, split, seed, queue_length)
     if not 1 <= length <= EXPERT_LENGTH[1]:  # a family ticket takes up to 8 steps: more would not fit in 50
         raise ValueError(f"queue_length of {canonical.task_id} must be between 1 and {EXPERT_LENGTH[1]}, got {queue_length!r}")
     by_family: dict[str, list] = {}
@@ -209,12 +208,17 @@ def family_ticket(task_id: str, template_id: str, split: str, seed: int, ticket_
     dealing the queue: for labelled replies pinned to a ticket, which then stay pinned when
     templates are added (and the deal changes)."""
     (template,) = [t for t in case_templates() if t.id == template_id]
-    length = random.Random(f"{task_id}:{split}:{seed}:None").randint(*EXPERT_LENGTH)
+    _, length = _family_queue_length(task_id, split, seed, None)
     seed_key = f"{task_id}:{split}:{seed}:{length}"
-    index = int(ticket_id[1:]) - 1
-    rng = random.Random(f"{seed_key}:case{index}:0")
-    ticket, _ = fill_case(template, ticket_id, rng, split, draw_today(seed_key), pools()[split])
+    stream = case_stream(seed_key, int(ticket_id[1:]) - 1)
+    ticket, _ = fill_case(template, ticket_id, stream, split, draw_today(seed_key), pools()[split])
     return ticket
+
+
+def _family_queue_length(task_id: str, split: str, seed: int, queue_length: int | None) -> tuple[random.Random, int]:
+    """The dealing stream of a family queue, and its length: `queue_length`, or 6-8 drawn first."""
+    rng = random.Random(f"{task_id}:{split}:{seed}:{queue_length}")
+    return rng, rng.randint(*EXPERT_LENGTH) if queue_length is None else queue_length
 
 
 def family_episode(canonical: EpisodeSpec, template_id: str, seed: int) -> EpisodeSpec:

@@ -21,6 +21,7 @@ from typing import Any
 from ...domain.kb import KnowledgeBase
 from ...models import SupportAction, SupportObservation, TicketView
 from ..reading import emergency
+from .steps import act, answer, classify_as, close, first_name, lookup
 
 HARDWARE = ("securekey", "secure key", "security key", "hardware key")
 NEVER_ARRIVED = (
@@ -44,7 +45,7 @@ def plan(ticket: TicketView, observation: SupportObservation, kb: KnowledgeBase)
     """Every step for this ticket in order, or None when this playbook does not recognise it."""
     records = observation.records
     if "account" not in records:
-        return [_lookup(ticket, "account")]
+        return [lookup(ticket, "account")]
     account = records["account"] if isinstance(records["account"], dict) else {}
     contacts = {c.lower() for c in account.get("verified_contacts") or ()}
     if contacts and ticket.customer.email.lower() not in contacts:
@@ -66,26 +67,20 @@ def plan(ticket: TicketView, observation: SupportObservation, kb: KnowledgeBase)
 # --- d. not the owner ----------------------------------------------------------------------------
 
 def _not_the_owner(ticket: TicketView) -> list[SupportAction]:
-    text = (
-        f"Hi {_first(ticket)},\n\nThanks for getting in touch. Requests about an account must come from the account owner or a "
+    return [lookup(ticket, "account"), classify_as(ticket, "account"), *answer(
+        ticket, "who can make requests about an account owner verified contact",
+        "Thanks for getting in touch. Requests about an account must come from the account owner or a "
         "verified contact, writing from the verified email address on the account. Your message did not come from one of "
-        "those addresses, so we cannot act on this request, and we cannot share account details. We have not made any changes.\n\n"
+        "those addresses, so we cannot act on this request, and we cannot share account details. We have not made any changes.",
         "Please ask the account owner to send the request from their verified email address, or to add you as a verified "
-        "contact in the console.\n\nStackwell Support"
-    )
-    return [
-        _lookup(ticket, "account"),
-        SupportAction(action_type="classify_ticket", ticket_id=ticket.id, category="account"),
-        SupportAction(action_type="search_kb", query="who can make requests about an account owner verified contact"),
-        SupportAction(action_type="reply_ticket", ticket_id=ticket.id, reply_text=text),
-        SupportAction(action_type="close_ticket", ticket_id=ticket.id, resolution="resolved"),
-    ]
+        "contact in the console.",
+    )]
 
 
 # --- c. never arrived, but delivered and signed for --------------------------------------------------
 
 def _signed_for(ticket: TicketView, records: dict[str, Any]) -> list[SupportAction] | None:
-    steps = [_lookup(ticket, "account"), _lookup(ticket, "orders")]
+    steps = [lookup(ticket, "account"), lookup(ticket, "orders")]
     if "orders" not in records:
         return steps
     delivered = [o for o in records["orders"] if o.get("status") == "delivered" and o.get("delivered_on")]
@@ -100,18 +95,13 @@ def _signed_for(ticket: TicketView, records: dict[str, Any]) -> list[SupportActi
         return None
     where = re.search(r"delivered to ([^,]+)", order.get("notes") or "")
     at = f" to {where.group(1)}" if where else ""
-    text = (
-        f"Hi {_first(ticket)},\n\nThanks for getting in touch. I checked order {order['order_id']}: the carrier shows it was "
+    return steps + [classify_as(ticket, "account"), *answer(
+        ticket, "SecureKey order never arrived delivered signed for replacement",
+        f"Thanks for getting in touch. I checked order {order['order_id']}: the carrier shows it was "
         f"delivered on {order['delivered_on']}{at}, and it was signed for by {signer}. The order was signed for, so we cannot "
         f"send a replacement. Please check with the person who signed for it, {signer}, and with your reception or mailroom. "
-        "If the keys were lost after delivery, new ones can be ordered under Console > Security > Hardware keys.\n\nStackwell Support"
-    )
-    return steps + [
-        SupportAction(action_type="classify_ticket", ticket_id=ticket.id, category="account"),
-        SupportAction(action_type="search_kb", query="SecureKey order never arrived delivered signed for replacement"),
-        SupportAction(action_type="reply_ticket", ticket_id=ticket.id, reply_text=text),
-        SupportAction(action_type="close_ticket", ticket_id=ticket.id, resolution="resolved"),
-    ]
+        "If the keys were lost after delivery, new ones can be ordered under Console > Security > Hardware keys.",
+    )]
 
 
 # --- g. which one? ----------------------------------------------------------------------------------
@@ -121,7 +111,7 @@ def _answers(ticket: TicketView) -> str:
 
 
 def _which_order(ticket: TicketView, records: dict[str, Any], today: date | None) -> list[SupportAction] | None:
-    steps = [_lookup(ticket, "account"), _lookup(ticket, "orders")]
+    steps = [lookup(ticket, "account"), lookup(ticket, "orders")]
     if "orders" not in records:
         return steps
     recent = [
@@ -137,7 +127,7 @@ def _which_order(ticket: TicketView, records: dict[str, Any], today: date | None
     chosen = [o for o in recent if o["order_id"].upper() in named]
     order = chosen[0] if len(chosen) == 1 else None
     return _ask_then_act(ticket, steps, question, order and (
-        SupportAction(action_type="send_replacement", ticket_id=ticket.id, order_id=order["order_id"]),
+        act("send_replacement", ticket, order_id=order["order_id"]),
         "replace damaged SecureKey hardware security key",
         f"Thanks for confirming. We have sent a replacement for the whole order {order['order_id']}. It ships within 2 business "
         "days to the delivery address on the order. There is no need to send the damaged keys back.",
@@ -146,26 +136,20 @@ def _which_order(ticket: TicketView, records: dict[str, Any], today: date | None
 
 
 def _ask_then_act(
-    ticket: TicketView, steps: list[SupportAction], question: str, act: tuple[SupportAction, str, str, str] | None
+    ticket: TicketView, steps: list[SupportAction], question: str, then: tuple[SupportAction, str, str, str] | None
 ) -> list[SupportAction]:
-    """Classify, ask which one (`question`), and once the customer has named it, `act`: the
+    """Classify, ask which one (`question`), and once the customer has named it, do `then`: the
     write, a KB query for its policy, the reply saying what was done, the resolution. Without a
     clear answer, close after asking."""
-    steps = [*steps, SupportAction(action_type="classify_ticket", ticket_id=ticket.id, category="account"),
-             SupportAction(action_type="reply_ticket", ticket_id=ticket.id, reply_text=f"Hi {_first(ticket)},\n\n{question}")]
-    if act is None:
-        return steps + [SupportAction(action_type="close_ticket", ticket_id=ticket.id, resolution="resolved")]
-    write, query, done, resolution = act
-    return steps + [
-        write,
-        SupportAction(action_type="search_kb", query=query),
-        SupportAction(action_type="reply_ticket", ticket_id=ticket.id, reply_text=f"Hi {_first(ticket)},\n\n{done}\n\nStackwell Support"),
-        SupportAction(action_type="close_ticket", ticket_id=ticket.id, resolution=resolution),
-    ]
+    steps = [*steps, classify_as(ticket, "account"), act("reply_ticket", ticket, reply_text=f"Hi {first_name(ticket)},\n\n{question}")]
+    if then is None:
+        return steps + [close(ticket, "resolved")]
+    write, query, done, resolution = then
+    return steps + [write, *answer(ticket, query, done, resolution=resolution)]
 
 
 def _which_key(ticket: TicketView, records: dict[str, Any]) -> list[SupportAction] | None:
-    steps = [_lookup(ticket, "account"), _lookup(ticket, "api_keys")]
+    steps = [lookup(ticket, "account"), lookup(ticket, "api_keys")]
     if "api_keys" not in records:
         return steps
     active = [k for k in records["api_keys"] if k.get("status") == "active"]
@@ -178,7 +162,7 @@ def _which_key(ticket: TicketView, records: dict[str, Any]) -> list[SupportActio
     chosen = [k for k in active if re.search(rf"\b{re.escape(k['last4'].lower())}\b", answer) or k["key_id"].lower() in answer]
     key = chosen[0] if len(chosen) == 1 else None
     return _ask_then_act(ticket, steps, question, key and (
-        SupportAction(action_type="revoke_api_key", ticket_id=ticket.id, key_id=key["key_id"]),
+        act("revoke_api_key", ticket, key_id=key["key_id"]),
         "revoke a former contractor API key access",
         f"Thanks for confirming. We have revoked the API key ending {key['last4']}; requests made with it now fail. "
         "A revoked key cannot be restored. Your other keys are unchanged.",
@@ -189,7 +173,7 @@ def _which_key(ticket: TicketView, records: dict[str, Any]) -> list[SupportActio
 # --- b. a key's expiry date -------------------------------------------------------------------------
 
 def _key_expiry(ticket: TicketView, records: dict[str, Any]) -> list[SupportAction] | None:
-    steps = [_lookup(ticket, "account"), _lookup(ticket, "api_keys")]
+    steps = [lookup(ticket, "account"), lookup(ticket, "api_keys")]
     if "api_keys" not in records:
         return steps
     body = f"{ticket.subject} {ticket.body}".lower()
@@ -199,28 +183,15 @@ def _key_expiry(ticket: TicketView, records: dict[str, Any]) -> list[SupportActi
     key = named[0]
     expires = date.fromisoformat(key["created_on"]) + timedelta(days=KEY_LIFETIME_DAYS)
     in_use = " Keys expire 90 days after creation whether used or not, so using it every day does not extend it." if _has(body, IN_USE) else ""
-    text = (
-        f"Hi {_first(ticket)},\n\nThanks for asking. Your API key ending {key['last4']} was created on {key['created_on']}. "
+    return steps + [classify_as(ticket, "technical"), *answer(
+        ticket, "API key expiry and rotation lifetime",
+        f"Thanks for asking. Your API key ending {key['last4']} was created on {key['created_on']}. "
         f"API keys expire 90 days after they are created, so this key expires on {expires.isoformat()}.{in_use} "
-        "Rotate it before then to avoid failed requests.\n\nStackwell Support"
-    )
-    return steps + [
-        SupportAction(action_type="classify_ticket", ticket_id=ticket.id, category="technical"),
-        SupportAction(action_type="search_kb", query="API key expiry and rotation lifetime"),
-        SupportAction(action_type="reply_ticket", ticket_id=ticket.id, reply_text=text),
-        SupportAction(action_type="close_ticket", ticket_id=ticket.id, resolution="resolved"),
-    ]
+        "Rotate it before then to avoid failed requests.",
+    )]
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-def _lookup(ticket: TicketView, record: str) -> SupportAction:
-    return SupportAction(action_type="lookup_record", ticket_id=ticket.id, record=record)
-
-
-def _first(ticket: TicketView) -> str:
-    return ticket.customer.name.split()[0]
-
 
 def _has(text: str, cues: tuple[str, ...]) -> bool:
     return any(c in text for c in cues)

@@ -21,7 +21,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from .. import casework
-from ..reading import classify, emergency
+from ..reading import classify, emergency, ticket_words
+from .steps import act, classify_as, close, first_name, lookup, search
 from ...domain.kb import KnowledgeBase
 from ...models import SupportAction, SupportObservation, TicketView
 
@@ -34,10 +35,6 @@ HOLD_STATUSES = ("authorized", "authorised", "pending")
 NET_RE = re.compile(r"\b(?:net|in the end|end(?:ed)? up|effective(?:ly)?|real cost|really cost|what is left|left after"
                     r"|actually pa(?:y|id))\b")
 ANNUAL_TERM_MONTHS = 12
-
-
-def _text(ticket: TicketView) -> str:
-    return f"{ticket.subject}\n{ticket.body}".lower()
 
 
 def _days(value: str) -> int:
@@ -77,22 +74,19 @@ def _months_started(charged_on: date, today: date) -> int:
 
 def plan(ticket: TicketView, observation: SupportObservation, kb: KnowledgeBase) -> list[SupportAction] | None:
     """Every step for this ticket in order, or None when this playbook does not recognise it."""
-    text = _text(ticket)
+    text = ticket_words(ticket)
     if emergency(ticket) is not None or casework.is_hardware_damage(ticket):
         return None
     if not (any(c in text for c in STRONG_CUES) or (classify(ticket) == "billing" and any(c in text for c in TICKET_CUES))):
         return None
-    head = [
-        SupportAction(action_type="classify_ticket", ticket_id=ticket.id, category="billing"),
-        SupportAction(action_type="lookup_record", ticket_id=ticket.id, record="invoices"),
-    ]
+    head = [classify_as(ticket, "billing"), lookup(ticket, "invoices")]
     invoices = observation.records.get("invoices")
     if invoices is None:
         return head
     if any(_is_double_capture(inv) for inv in invoices):
         return None  # a real double capture: the reference's case work refunds the duplicate
     today = date.fromisoformat(observation.today) if observation.today else date.today()
-    first = ticket.customer.name.split()[0]
+    first = first_name(ticket)
     held = [(inv, p) for inv in invoices for p in inv.get("payments", []) if p.get("status") in HOLD_STATUSES]
     if held:
         return head + _explain_hold(ticket, held, first, kb)
@@ -109,15 +103,7 @@ def plan(ticket: TicketView, observation: SupportObservation, kb: KnowledgeBase)
 
 def _reply(ticket: TicketView, first: str, lines: list[str]) -> SupportAction:
     text = f"Hi {first},\n\nThanks for contacting Stackwell support. " + " ".join(lines) + "\n\nReply here if anything is unclear.\nStackwell Support"
-    return SupportAction(action_type="reply_ticket", ticket_id=ticket.id, reply_text=text)
-
-
-def _close(ticket: TicketView, resolution: str) -> SupportAction:
-    return SupportAction(action_type="close_ticket", ticket_id=ticket.id, resolution=resolution)
-
-
-def _search(query: str) -> SupportAction:
-    return SupportAction(action_type="search_kb", query=query)
+    return act("reply_ticket", ticket, reply_text=text)
 
 
 def _explain_hold(ticket: TicketView, held: list, first: str, kb: KnowledgeBase) -> list[SupportAction]:
@@ -129,7 +115,7 @@ def _explain_hold(ticket: TicketView, held: list, first: str, kb: KnowledgeBase)
             f"authorization of {_money(hold['amount_cents'])}, a temporary hold that was never captured."
         )
     lines.append(f"A pending authorization drops off by itself within {release}. You were charged once, so there is nothing to refund.")
-    return [_search("pending authorization hold double charge"), _reply(ticket, first, lines), _close(ticket, "resolved")]
+    return [search("pending authorization hold double charge"), _reply(ticket, first, lines), close(ticket, "resolved")]
 
 
 def _explain_balance(ticket: TicketView, text: str, invoices: list, first: str) -> list[SupportAction]:
@@ -144,7 +130,7 @@ def _explain_balance(ticket: TicketView, text: str, invoices: list, first: str) 
         lines = [f"Invoice {invoice['invoice_id']} had partial refunds taken off it: the net amount you paid for it in the end is {_money(left)}."]
     else:
         lines = [f"Invoice {invoice['invoice_id']} has been refunded {_money(total)} in total so far."]
-    return [_search(f"{article} partial refund"), _reply(ticket, first, lines), _close(ticket, "resolved")]
+    return [search(f"{article} partial refund"), _reply(ticket, first, lines), close(ticket, "resolved")]
 
 
 def _refund_by_date(ticket: TicketView, invoice: dict, today: date, first: str, kb: KnowledgeBase) -> list[SupportAction]:
@@ -163,7 +149,7 @@ def _refund_by_date(ticket: TicketView, invoice: dict, today: date, first: str, 
             f"A {kind} can be refunded within {window} of the charge date, and that window closed on {_long(last_day)}, "
             f"so we cannot refund this charge."
         ]
-        return [_search(query), _reply(ticket, first, lines), _close(ticket, "resolved")]
+        return [search(query), _reply(ticket, first, lines), close(ticket, "resolved")]
     paid = sum(p["amount_cents"] for p in _captured(invoice)) - sum(_refunds(invoice))
     if annual:
         unused = max(0, ANNUAL_TERM_MONTHS - _months_started(charged_on, today))
@@ -179,5 +165,5 @@ def _refund_by_date(ticket: TicketView, invoice: dict, today: date, first: str, 
             f"Invoice {invoice['invoice_id']}, your {kind}, is within the {window} refund window, so we have refunded the full {_money(cents)}.",
             f"The refund reaches your card within {processing}.",
         ]
-    refund = SupportAction(action_type="issue_refund", ticket_id=ticket.id, invoice_id=invoice["invoice_id"], amount=cents / 100)
-    return [refund, _search(query), _reply(ticket, first, lines), _close(ticket, "refund_issued")]
+    refund = act("issue_refund", ticket, invoice_id=invoice["invoice_id"], amount=cents / 100)
+    return [refund, search(query), _reply(ticket, first, lines), close(ticket, "refund_issued")]

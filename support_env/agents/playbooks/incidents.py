@@ -19,10 +19,11 @@ handling them.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from ...domain.kb import KnowledgeBase
 from ...models import SupportAction, SupportObservation, TicketView
+from ..reading import has_cue, ticket_words
+from .steps import act, answer, classify_as, lookup
 
 DELETE_WORDS = ("deleted", "dropped", "wiped", "removed", "destroyed", "delete", "drop", "wipe")
 NON_PRODUCTION = ("staging", "test database", "test db", "test environment", "test-", "stage-")
@@ -45,14 +46,6 @@ BACKUPS, DELETED_DB, STATUS, DATA_LOSS, RATE_ARTICLE, WEBHOOKS, TAX_ARTICLE = (
 )
 
 
-def _text(ticket: TicketView) -> str:
-    return f"{ticket.subject}\n{ticket.body}".lower()
-
-
-def _has(text: str, cues: tuple[str, ...]) -> bool:
-    return any(re.search(r"(?<![a-z])" + re.escape(c), text) for c in cues)
-
-
 def _first(text: str, cues: tuple[str, ...]) -> int:
     found = [m.start() for c in cues for m in [re.search(r"(?<![a-z])" + re.escape(c), text)] if m]
     return min(found) if found else len(text)
@@ -60,18 +53,18 @@ def _first(text: str, cues: tuple[str, ...]) -> int:
 
 def recognise(ticket: TicketView) -> str | None:
     """Which of this playbook's situations the ticket tells, from its words alone."""
-    text = _text(ticket)
-    if _has(text, WEBHOOK) and _has(text, TAX):
+    text = ticket_words(ticket)
+    if has_cue(text, WEBHOOK) and has_cue(text, TAX):
         return "two_intents"
-    if _has(text, DELETE_WORDS) and _has(text, NON_PRODUCTION) and _has(text, ON_PURPOSE):
+    if has_cue(text, DELETE_WORDS) and has_cue(text, NON_PRODUCTION) and has_cue(text, ON_PURPOSE):
         return "staging_drop"
-    if _has(text, DELETE_WORDS) and _has(text, HYPOTHETICAL):
+    if has_cue(text, DELETE_WORDS) and has_cue(text, HYPOTHETICAL):
         return "hypothetical"
-    if _has(text, OUTAGE):
+    if has_cue(text, OUTAGE):
         return "outage"
-    if _has(text, COUNTED) and _NUMBER_RE.search(text) and _ZERO_RE.search(text):
+    if has_cue(text, COUNTED) and _NUMBER_RE.search(text) and _ZERO_RE.search(text):
         return "count_fell"
-    if _has(text, RATE) and _has(text, PLAN_MOVE):
+    if has_cue(text, RATE) and has_cue(text, PLAN_MOVE):
         return "rate_peak"
     return None
 
@@ -86,32 +79,6 @@ def plan(ticket: TicketView, observation: SupportObservation, kb: KnowledgeBase)
 
 # --- steps ---------------------------------------------------------------------------------
 
-def _act(action_type: str, ticket: TicketView, **fields: Any) -> SupportAction:
-    return SupportAction(action_type=action_type, ticket_id=ticket.id, **fields)
-
-
-def _classify(ticket: TicketView, category: str) -> SupportAction:
-    return _act("classify_ticket", ticket, category=category)
-
-
-def _lookup(ticket: TicketView, record: str) -> SupportAction:
-    return _act("lookup_record", ticket, record=record)
-
-
-def _search(query: str) -> SupportAction:
-    return SupportAction(action_type="search_kb", query=query)
-
-
-def _reply(ticket: TicketView, *paragraphs: str) -> SupportAction:
-    first = ticket.customer.name.split()[0]
-    text = f"Hi {first},\n\n" + "\n\n".join(p for p in paragraphs if p) + "\n\nStackwell Support"
-    return _act("reply_ticket", ticket, reply_text=text)
-
-
-def _close(ticket: TicketView, resolution: str) -> SupportAction:
-    return _act("close_ticket", ticket, resolution=resolution)
-
-
 def _value(kb: KnowledgeBase, article: str, key: str, plan: str) -> str:
     return kb.articles[article].fact(key, plan).value
 
@@ -122,33 +89,29 @@ def _staging_drop(ticket: TicketView, observation: SupportObservation, kb: Knowl
     plan_name = ticket.customer.plan
     retention = _value(kb, BACKUPS, "backup_retention", plan_name)
     return [
-        _classify(ticket, "technical"),
-        _search(kb.articles[BACKUPS].title),
-        _reply(
-            ticket,
+        classify_as(ticket, "technical"),
+        *answer(
+            ticket, kb.articles[BACKUPS].title,
             "Thanks for letting us know. Since you removed the non-production database on purpose to rebuild it, there is nothing "
             "for us to recover and no incident on our side.",
             f"On your {plan_name.capitalize()} plan, automated backups are kept for {retention}. Point-in-time recovery lets you restore "
             "to any moment inside that window, and a restore creates a new database instance next to the original.",
         ),
-        _close(ticket, "resolved"),
     ]
 
 
 def _hypothetical(ticket: TicketView, observation: SupportObservation, kb: KnowledgeBase) -> list[SupportAction]:
     window = _value(kb, DELETED_DB, "deleted_db_recovery_window", ticket.customer.plan)
     return [
-        _classify(ticket, "technical"),
-        _search(kb.articles[DELETED_DB].title),
-        _reply(
-            ticket,
+        classify_as(ticket, "technical"),
+        *answer(
+            ticket, kb.articles[DELETED_DB].title,
             f"Good question to settle in advance. If a production database is deleted, our support engineers can recover it for {window} "
             "after the deletion; after that the data is erased for good. There is no self-service undelete in the console: you would "
             "email support right away, and the window counts from the moment of deletion.",
             "While you wait, do not create a new database with the same name, because that makes recovery impossible. The recovered "
             "database comes back with new connection credentials.",
         ),
-        _close(ticket, "resolved"),
     ]
 
 
@@ -157,7 +120,7 @@ def _open_incidents(rows: list[dict]) -> list[dict]:
 
 
 def _outage(ticket: TicketView, observation: SupportObservation, kb: KnowledgeBase) -> list[SupportAction]:
-    steps = [_classify(ticket, "technical"), _lookup(ticket, "incidents")]
+    steps = [classify_as(ticket, "technical"), lookup(ticket, "incidents")]
     incidents = observation.records.get("incidents")
     if incidents is None:
         return steps  # the rest waits for the record
@@ -172,15 +135,11 @@ def _outage(ticket: TicketView, observation: SupportObservation, kb: KnowledgeBa
                  f"was resolved on {day}, and no customer data was lost in it. There is nothing ongoing and nothing you need to do.")
     else:
         found = "I checked our incident record for your regions: there is no open incident, and no customer data was lost."
-    return steps + [
-        _search(kb.articles[STATUS].title),
-        _reply(
-            ticket, found,
-            f"You can follow incidents on our status page at {status}; while an incident is active we post an update at least every "
-            f"{interval}, and you can subscribe to updates there.",
-        ),
-        _close(ticket, "resolved"),
-    ]
+    return steps + answer(
+        ticket, kb.articles[STATUS].title, found,
+        f"You can follow incidents on our status page at {status}; while an incident is active we post an update at least every "
+        f"{interval}, and you can subscribe to updates there.",
+    )
 
 
 def count_fell_to_zero(usage: list[dict]) -> str | None:
@@ -198,39 +157,37 @@ def _data_loss_steps(ticket: TicketView, kb: KnowledgeBase) -> list[SupportActio
     who = _value(kb, DATA_LOSS, "data_loss_escalation", ticket.customer.plan)
     first_update = _value(kb, DATA_LOSS, "data_loss_first_update", ticket.customer.plan)
     return [
-        _act("escalate_ticket", ticket, reason="Data loss: the records show the count falling to 0 with no change by the customer."),
-        _search(kb.articles[DATA_LOSS].title),
-        _reply(
-            ticket,
+        act("escalate_ticket", ticket, reason="Data loss: the records show the count falling to 0 with no change by the customer."),
+        *answer(
+            ticket, kb.articles[DATA_LOSS].title,
             "Our records confirm the count fell to 0 overnight, and nothing on your side explains it, so we are treating this as a "
             f"data-loss emergency. It is escalated to {who} now, and you will get a first update within {first_update}.",
             "In the meantime, please stop writes to the affected resource if you can, for example by pausing jobs and deployments, "
             "so that nothing overwrites the data needed for recovery.",
+            resolution="escalated",
         ),
-        _close(ticket, "escalated"),
     ]
 
 
 def _count_fell(ticket: TicketView, observation: SupportObservation, kb: KnowledgeBase) -> list[SupportAction]:
-    steps = [_classify(ticket, "technical"), _lookup(ticket, "usage")]
+    steps = [classify_as(ticket, "technical"), lookup(ticket, "usage")]
     usage = observation.records.get("usage")
     if usage is None:
         return steps
     if count_fell_to_zero(usage):
         return steps + _data_loss_steps(ticket, kb)
     status = _value(kb, STATUS, "status_page", ticket.customer.plan)
-    return steps + [
-        _search(kb.articles[STATUS].title),
-        _reply(ticket, "I checked your usage records: the stored counts did not fall to 0 on our side, so this looks like a "
-                       f"reporting delay. If it persists, check {status} and reply here."),
-        _close(ticket, "resolved"),
-    ]
+    return steps + answer(
+        ticket, kb.articles[STATUS].title,
+        "I checked your usage records: the stored counts did not fall to 0 on our side, so this looks like a "
+        f"reporting delay. If it persists, check {status} and reply here.",
+    )
 
 
 # --- b. the plan's rate limit against the measured peak -------------------------------------
 
 def _rate_peak(ticket: TicketView, observation: SupportObservation, kb: KnowledgeBase) -> list[SupportAction]:
-    steps = [_classify(ticket, "technical"), _lookup(ticket, "usage")]
+    steps = [classify_as(ticket, "technical"), lookup(ticket, "usage")]
     usage = observation.records.get("usage")
     if usage is None:
         return steps
@@ -248,16 +205,12 @@ def _rate_peak(ticket: TicketView, observation: SupportObservation, kb: Knowledg
                     "HTTP 429, so you need to upgrade: upgrading your plan raises the rate limit as soon as it is applied.")
     else:
         decision = "That is below your limit on every day, so you do not need to upgrade; your current plan is enough for this traffic."
-    return steps + [
-        _search(kb.articles[RATE_ARTICLE].title),
-        _reply(
-            ticket,
-            f"Your {plan_name.capitalize()} plan's rate limit is {limit_fact.value}. I checked your usage records: your measured "
-            f"peak was {peak}, on {top.get('day', 'one day')}.",
-            decision,
-        ),
-        _close(ticket, "resolved"),
-    ]
+    return steps + answer(
+        ticket, kb.articles[RATE_ARTICLE].title,
+        f"Your {plan_name.capitalize()} plan's rate limit is {limit_fact.value}. I checked your usage records: your measured "
+        f"peak was {peak}, on {top.get('day', 'one day')}.",
+        decision,
+    )
 
 
 # --- f. two intents: webhook retries and a VAT ID on a past invoice -------------------------
@@ -265,7 +218,7 @@ def _rate_peak(ticket: TicketView, observation: SupportObservation, kb: Knowledg
 def _two_intents(ticket: TicketView, observation: SupportObservation, kb: KnowledgeBase) -> list[SupportAction]:
     body = ticket.body.lower()
     webhook_first = _first(body, WEBHOOK) < _first(body, TAX)
-    steps = [_classify(ticket, "technical" if webhook_first else "billing"), _lookup(ticket, "invoices")]
+    steps = [classify_as(ticket, "technical" if webhook_first else "billing"), lookup(ticket, "invoices")]
     invoices = observation.records.get("invoices")
     if invoices is None:
         return steps
@@ -278,12 +231,8 @@ def _two_intents(ticket: TicketView, observation: SupportObservation, kb: Knowle
                 "the event is not sent again automatically; use Redeliver in the webhook log once your endpoint is back.")
     tax = (f"VAT: add your tax ID in {location}. A tax ID applies to future invoices only, so invoice {issued} keeps the details it "
            "was issued with and past invoices are not reissued; your next invoice will show it.")
-    lead = _search(f"{kb.articles[WEBHOOKS].title} {kb.articles[TAX_ARTICLE].title}")
-    return steps + [
-        lead,
-        _reply(ticket, *((webhooks, tax) if webhook_first else (tax, webhooks))),
-        _close(ticket, "resolved"),
-    ]
+    query = f"{kb.articles[WEBHOOKS].title} {kb.articles[TAX_ARTICLE].title}"
+    return steps + answer(ticket, query, *((webhooks, tax) if webhook_first else (tax, webhooks)))
 
 
 _PLANS = {
