@@ -50,12 +50,16 @@ def _wait_for_port(port: int, process: subprocess.Popen, what: str, timeout_s: f
 
 
 class RedisProcess:
-    """redis-server on a loopback port, its data (append-only file, as deploy/ runs it:
-    each write reaches the OS before Redis replies, fsync once a second) in `directory`,
-    so a restart, even after kill -9, keeps what it acknowledged."""
+    """redis-server on a loopback port, its data in an append-only file in `directory`,
+    as deploy/ runs it (`fsync="everysec"`: an fsync once a second; a Redis killed
+    with kill -9 may lose the last second or two it acknowledged, because Redis
+    holds its writes back while a slow fsync runs). `fsync="always"` writes and
+    fsyncs before each reply: a restart, even after kill -9, keeps everything
+    acknowledged."""
 
-    def __init__(self, directory: str | Path, port: int | None = None):
+    def __init__(self, directory: str | Path, port: int | None = None, fsync: str = "everysec"):
         self.directory = Path(directory)
+        self.fsync = fsync
         self.port = port or free_port()
         self.url = f"redis://{HOST}:{self.port}/0"
         self.process: subprocess.Popen | None = None
@@ -68,7 +72,7 @@ class RedisProcess:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", HOST, "--dir", str(self.directory), "--appendonly", "yes",
-             "--appendfsync", "everysec", "--save", "", "--protected-mode", "no", "--logfile", str(self.directory / "redis.log")],
+             "--appendfsync", self.fsync, "--save", "", "--protected-mode", "no", "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         _wait_for_port(self.port, self.process, "redis-server")

@@ -6,13 +6,13 @@ done) and a list `support_env:log:<id>` (the actions, as JSON), both
 expiring after the idle TTL (renewed on use); a sorted set `support_env:index`
 of the episodes by last use enforces the cap. Starting an episode and
 appending to one are Lua scripts, so each is atomic: an append lands at the end
-of the log and answers with the actions before it that its writer had not seen. Durability is Redis's own: run
-it with `--appendonly yes` (deploy/ does) so a Redis restart keeps what it
-acknowledged
-(`--appendfsync everysec`: each write reaches the OS before Redis replies, so
-a killed Redis loses nothing it acknowledged, and an OS crash at most the
-last second, the same promise as SQLite's WAL with synchronous=NORMAL;
-`always` fsyncs every write, ~1.8 ms per step here).
+of the log and answers with the actions before it that its writer had not seen.
+Durability is Redis's own: run it with `--appendonly yes` (deploy/ does). With
+`--appendfsync everysec` (deploy/'s) a crash of Redis itself, or of its machine,
+may lose the last second or two of acknowledged steps (Redis holds its writes
+back while a slow fsync runs); a replica restarting loses nothing. With
+`always` Redis writes and fsyncs before it replies and loses nothing it
+acknowledged, at ~1.8 ms more per step here (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
