@@ -85,7 +85,7 @@ install_session_routes(app, SessionStore(SupportEnvironment, EPISODE_LOG), Sessi
 install_error_handlers(app)
 install_store_errors(app)
 install_task_api_errors(app)
-install_mcp_routes(app)
+install_mcp_routes(app, MAX_SESSIONS)
 app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)  # 413 beyond SUPPORT_ENV_MAX_BODY_BYTES
 
 

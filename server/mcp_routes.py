@@ -8,7 +8,9 @@ Two dialects share the one URL:
   also takes the arguments of `POST /reset` (`task_id`, `seed`, ...), and the
   session's episode starts with them (default: easy_classify, canonical
   order). `tools/call` must name the session (`params.session_id`): a call
-  without one would act on a throwaway episode, so it is refused.
+  without one would act on a throwaway episode, so it is refused. The
+  session id is the episode's id, and any process on the same store serves
+  it (server/mcp_sessions.py).
 * The MCP Streamable HTTP transport, spoken by MCP client libraries (they send
   `Accept: ..., text/event-stream` or `MCP-Protocol-Version`). The protocol
   keeps no sessions, so the episode is named in the URL:
@@ -40,6 +42,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from starlette.types import Receive, Scope, Send
 
 from server.errors import holds_text_not_unicode
+from server.mcp_sessions import McpSessions
 from support_env.environment import SupportEnvironment
 from support_env.access.mcp_tools import EPISODE_START, build_tool_server
 
@@ -63,8 +66,9 @@ def episode_start(params: dict[str, Any]) -> dict[str, Any]:
     return dict(params)
 
 
-def install_mcp_routes(app: FastAPI) -> None:
-    """Put the two-dialect `/mcp` in place of OpenEnv's `POST /mcp` route."""
+def install_mcp_routes(app: FastAPI, max_sessions: int) -> None:
+    """Put the two-dialect `/mcp` in place of OpenEnv's `POST /mcp` route; its sessions'
+    ids work in any process on the same store (server/mcp_sessions.py)."""
     index, openenv_route = next(
         (i, r) for i, r in enumerate(app.router.routes) if isinstance(r, APIRoute) and r.path == "/mcp" and "POST" in r.methods
     )
@@ -78,8 +82,9 @@ def install_mcp_routes(app: FastAPI) -> None:
 
         return await openenv_mcp(Request({"type": "http", "method": "POST", "path": "/mcp", "headers": []}, receive))
 
-    relay = build_tool_server(_relay_to(call_openenv)).http_app(path="/mcp", stateless_http=True, json_response=True)
-    app.router.routes[index] = Route("/mcp", _McpEndpoint(call_openenv, relay), methods=["GET", "POST", "DELETE"])
+    sessions = McpSessions(call_openenv, max_sessions)
+    relay = build_tool_server(_relay_to(sessions)).http_app(path="/mcp", stateless_http=True, json_response=True)
+    app.router.routes[index] = Route("/mcp", _McpEndpoint(call_openenv, sessions, relay), methods=["GET", "POST", "DELETE"])
     _run_lifespan_too(app, relay)
 
     # OpenEnv's JSON-RPC over WebSocket at /mcp: one session per connection, its
@@ -125,7 +130,7 @@ def _episode_from_query(openenv_endpoint):
     return endpoint
 
 
-def _relay_to(call_openenv):
+def _relay_to(sessions: McpSessions):
     async def relay(tool_name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         session_id = get_http_request().query_params.get("session_id")
         if not session_id:
@@ -133,14 +138,14 @@ def _relay_to(call_openenv):
                 "no session: create one with the JSON-RPC method openenv/session/create on POST /mcp "
                 "(params: task_id, seed) and connect to /mcp?session_id=<its session_id>"
             )
-        reply = await call_openenv(
+        reply = await sessions.call(
             {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
              "params": {"name": tool_name, "arguments": arguments, "session_id": session_id}}
         )
         if reply.get("error"):
             message = reply["error"].get("message", "tool call failed")
             if message.startswith("Unknown session_id"):
-                message += " (sessions live in memory and expire when idle; create another with openenv/session/create)"
+                message += " (unknown, closed, or expired after its idle time; create another with openenv/session/create)"
             raise ToolError(message)
         return reply["result"]["structured_content"]  # the session's tool result, as it answered
 
@@ -152,8 +157,9 @@ class _McpEndpoint:
     OpenEnv's JSON-RPC to OpenEnv, checking the two methods whose meaning this
     environment extends."""
 
-    def __init__(self, call_openenv, relay):
+    def __init__(self, call_openenv, sessions: McpSessions, relay):
         self.call_openenv = call_openenv
+        self.sessions = sessions
         self.relay = relay
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -181,11 +187,7 @@ class _McpEndpoint:
                 start = episode_start(params)
             except ValueError as exc:
                 return _error(request_id, INVALID_PARAMS, f"invalid openenv/session/create params: {exc}")
-            token = EPISODE_START.set(start)
-            try:
-                return await self.call_openenv(message)
-            finally:
-                EPISODE_START.reset(token)
+            return await self.sessions.create(message, start)
         if method == "tools/call" and not params.get("session_id"):
             return _error(
                 request_id,
@@ -193,6 +195,8 @@ class _McpEndpoint:
                 "tools/call needs params.session_id: an episode lives in a session; create one with "
                 "openenv/session/create (params: task_id, seed)",
             )
+        if isinstance(params.get("session_id"), str):
+            return await self.sessions.call(message)
         return await self.call_openenv(message)
 
 

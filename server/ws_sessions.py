@@ -29,6 +29,7 @@ import time
 import uuid
 from typing import Any, ClassVar, Optional
 
+from server.mcp_sessions import STARTED_EPISODES
 from server.sessions import MAX_STEP_ATTEMPTS, action_json, parse_action
 from server.stores import EpisodeLog, Record, StoreUnavailable
 from support_env.access.mcp_tools import SupportToolEnvironment
@@ -62,6 +63,9 @@ class LoggedToolEnvironment(SupportToolEnvironment):
             generation = uuid.uuid4().hex
             self.log.start(observation.episode_id, arguments, generation, time.time())
             self._logged_id, self._generation, self._length, self._stale = observation.episode_id, generation, 0, False
+        started = STARTED_EPISODES.get()
+        if started is not None:
+            started.append(observation.episode_id)
         return observation
 
     async def reset_async(self, *args: Any, resume: bool = False, **kwargs: Any) -> SupportObservation:

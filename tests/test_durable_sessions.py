@@ -12,7 +12,8 @@ redis-server and HAProxy started by the tests (Debian's; .ci/run installs them).
   is in the log exactly once, in each client's order, with the rewards a replay gives.
 - A store that goes away: 503 saying so, never a 500; after it is back the episode
   continues from the last acknowledged step.
-- A dropped /ws connection resumes its episode by id, in another process; MCP sessions are logged too.
+- A dropped /ws connection resumes its episode by id, in another process; MCP sessions are logged
+  too, and their ids work in any process and through the balancer.
 - Bad SUPPORT_ENV_STORE values stop start-up with one line.
 """
 
@@ -35,6 +36,9 @@ from support_env.environment import SupportEnvironment
 from support_env.models import SupportAction, SupportObservation
 from support_env.agents.reference import ReferencePolicy
 from support_env.agents.rollout import play
+from support_env.access.mcp_tools import as_tool_call
+from support_env.access import compact
+from fastmcp import Client as McpClient
 
 from .conftest import ROOT, LoggedServer, free_port, to_observation
 
@@ -392,6 +396,70 @@ def test_an_mcp_sessions_episode_is_in_the_log_too(sqlite_pair):
     assert trajectory["reset"] == {"task_id": "easy_classify", "seed": 4}
     assert trajectory["actions"] == [{"action_type": "search_kb", "query": "refund"}]
     assert trajectory["rewards"] == [result["reward"]]
+
+
+def mcp_call(client: httpx.Client, session_id: str, name: str, arguments: dict) -> dict:
+    reply = client.post("/mcp", json={"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                                      "params": {"name": name, "arguments": arguments, "session_id": session_id}}).json()
+    assert "result" in reply, reply
+    return reply["result"]["structured_content"]
+
+
+def mcp_solo(start: dict) -> tuple[list[SupportAction], list[dict]]:
+    """The reference policy's actions for `start` and, for each, the MCP tool result an
+    in-process episode gives."""
+    actions, _ = solo(start)
+    env = SupportEnvironment()
+    env.reset(**start)
+    return actions, [compact.structured(action, env.step(action)) for action in actions]
+
+
+def test_an_mcp_session_id_works_in_any_process_and_its_episode_goes_on(sqlite_pair):
+    """Created in one process, its tool calls alternate between two: the process that does
+    not hold the session replays its episode from the log. The id is the episode's, for the
+    trajectory too; closed, it is unknown where it was closed."""
+    start = {"task_id": "hard_mixed_queue", "seed": 11}
+    actions, expected = mcp_solo(start)
+    clients = [httpx.Client(base_url=server.url, timeout=30) for server in sqlite_pair]
+    try:
+        created = clients[0].post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "openenv/session/create", "params": start}).json()
+        session_id = created["result"]["session_id"]
+        got = [mcp_call(clients[(i + 1) % 2], session_id, *as_tool_call(action)) for i, action in enumerate(actions)]
+        assert got == expected
+        observation = mcp_call(clients[0], session_id, "get_observation", {})
+        assert observation["episode_id"] == session_id and observation["done"] is True
+
+        trajectory = clients[1].get(f"/episodes/{session_id}/trajectory").json()
+        assert trajectory["reset"] == start and len(trajectory["actions"]) == len(actions)
+
+        closed = clients[1].post("/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "openenv/session/close", "params": {"session_id": session_id}}).json()
+        assert closed["result"] == {"session_id": session_id, "closed": True}
+        gone = clients[1].post("/mcp", json={"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                             "params": {"name": "get_observation", "arguments": {}, "session_id": session_id}}).json()
+        assert gone["error"]["message"].startswith(f"Unknown session_id: {session_id}")
+        unknown = clients[0].post("/mcp", json={"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                                                "params": {"name": "get_observation", "arguments": {}, "session_id": "never-created"}}).json()
+        assert unknown["error"]["message"].startswith("Unknown session_id: never-created")
+    finally:
+        for client in clients:
+            client.close()
+
+
+@needs_redis
+@needs_haproxy
+def test_an_mcp_client_plays_through_the_balancer_on_a_session_created_anywhere(topology):
+    """An MCP client library (Streamable HTTP at /mcp?session_id=) through HAProxy, on a session
+    created through it: every call is answered as in process, wherever it lands."""
+    start = {"task_id": "medium_kb_reply", "seed": 3}
+    actions, expected = mcp_solo(start)
+    with httpx.Client(base_url=topology.url, timeout=30) as client:
+        session_id = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "openenv/session/create", "params": start}).json()["result"]["session_id"]
+
+    async def play() -> list[dict]:
+        async with McpClient(f"{topology.url}/mcp?session_id={session_id}") as mcp:
+            return [(await mcp.call_tool(*as_tool_call(action))).structured_content for action in actions]
+
+    assert asyncio.run(play()) == expected
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=needs_redis)])
