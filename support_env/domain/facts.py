@@ -37,6 +37,11 @@ _TEN_WORDS = "|".join(_TENS)
 # Two unit words in a row ("five-ten") are a range, not one number.
 _WORD_NUMBER = rf"(?:(?:(?:{_TEN_WORDS})(?:[\s-]+(?:{_UNIT_WORDS}))?|(?:{_UNIT_WORDS}))(?:\s+(?:hundred|thousand|million))?)"
 _DIGIT_NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+# The continental spelling of amounts and counts: "3.990,00", "518,50", "3.000" (a dot groups thousands, a comma
+# marks two decimals). Read only as money and as request rates, where three decimals would mean nothing.
+_EURO_NUMBER = r"(?:\d{1,3}(?:\.\d{3})+(?:,\d{2})?|\d+,\d{2})(?![\d.,]*\d)"
+_AMOUNT = rf"(?:{_EURO_NUMBER}|{_DIGIT_NUMBER})"
+_EURO_NUMBER_RE = re.compile(_EURO_NUMBER)
 NUMBER = rf"(?:an?\s+(?:hundred|thousand|million)|a\s+couple\s+of|(?:{_DIGIT_NUMBER})\s+million|\d+(?:\.\d+)?k(?![a-z])|{_DIGIT_NUMBER}|{_WORD_NUMBER}|an?)"
 # Every number above starts with a digit or one of these letters. Stated before
 # a number in a pattern, it changes no match, but the engine tests one character
@@ -44,6 +49,14 @@ NUMBER = rf"(?:an?\s+(?:hundred|thousand|million)|a\s+couple\s+of|(?:{_DIGIT_NUM
 _NUMBER_START = r"(?=[\daefnostz])"
 _DIGIT_NUMBER_RE = re.compile(_DIGIT_NUMBER)
 _WORD_SEPARATOR_RE = re.compile(r"[\s-]+")
+
+
+def parse_amount(text: str) -> float | None:
+    """A number as money and rates are written: "3.990,00" and "518,50" (continental) as well as "3,990.00"."""
+    text = text.strip()
+    if _EURO_NUMBER_RE.fullmatch(text):
+        return float(text.replace(".", "").replace(",", "."))
+    return parse_number(text)
 
 
 def parse_number(text: str) -> float | None:
@@ -103,13 +116,13 @@ _BUSINESS_DAYS_RE = re.compile(
     rf"\b{_NUMBER_START}(?P<lo>{NUMBER})(?:{_SEP}(?P<hi>{NUMBER}))?[\s-]*(?:business|working)[\s-]+days?\b", re.I
 )
 _RATE_RE = re.compile(
-    rf"\b{_NUMBER_START}(?P<n>{NUMBER})\s*(?:(?:api\s+)?(?:requests?|calls?|reqs?)\s*)?(?:per|/|a|an|each|every)\s*"
+    rf"\b{_NUMBER_START}(?P<n>{_EURO_NUMBER}|{NUMBER})\s*(?:(?:api\s+)?(?:requests?|calls?|reqs?)\s*)?(?:per|/|a|an|each|every)\s*"
     r"(?P<unit>second|sec|s|minute|min|m|hour|hr|h|day)\b",
     re.I,
 )
-_RPM_RE = re.compile(rf"\b{_NUMBER_START}(?P<n>{NUMBER})\s*(?P<unit>rps|rpm|rph)\b", re.I)
+_RPM_RE = re.compile(rf"\b{_NUMBER_START}(?P<n>{_EURO_NUMBER}|{NUMBER})\s*(?P<unit>rps|rpm|rph)\b", re.I)
 _MONEY_RE = re.compile(
-    rf"(?:\$\s?(?P<a>{_DIGIT_NUMBER})|\b(?P<b>{_DIGIT_NUMBER})\s?(?:usd|dollars?)\b|\busd\s?(?P<c>{_DIGIT_NUMBER})"
+    rf"(?:\$\s?(?P<a>{_AMOUNT})|\b(?P<b>{_AMOUNT})\s?(?:usd|dollars?)\b|\busd\s?(?P<c>{_AMOUNT})"
     rf"|\b{_NUMBER_START}(?P<d>{_WORD_NUMBER}|an?\s+(?:hundred|thousand))\s+(?:us\s+)?dollars?\b)",
     re.I,
 )
@@ -139,9 +152,11 @@ _WITHIN_THE_HOUR_RE = re.compile(r"\bwithin\s+the\s+hour\b", re.I)
 
 # --- dates: "2026-03-14", "14 March 2026", "14th of March", "March 14th", "Mar 14, 2026", "on Saturday, 14 March".
 # Value (year, month, day), year 0 when not stated: a reply rarely states the year, so a date without one
-# matches any year (`Quantity.same_as`). Numeric dates other than ISO ("3/14/2026", "14/03/2026", "03.14")
-# are left out on purpose: day and month cannot be told apart. A month alone ("in May") and a year alone
-# ("2026") are not dates. "May" counts only capitalised: "you may 2 ..." is not a date.
+# matches any year (`Quantity.same_as`). Numeric dates other than ISO are read only where day and month
+# can be told apart: with dots and a year ("13.01.2027", "10.03.2026") the day comes first, as everywhere
+# that writes dates so; with slashes ("3/14/2026", "14/03/2026") only where one of the two cannot be a
+# month; "03.14" and "3/4/2026" are left out. A month alone ("in May") and a year alone ("2026") are not
+# dates. "May" counts only capitalised: "you may 2 ..." is not a date.
 _MONTHS = {
     "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
 }
@@ -158,6 +173,19 @@ _DATE_RE = re.compile(
     re.I,
 )
 _DATE_CUE = tuple(_MONTHS)
+_NUMERIC_DATE_RE = re.compile(r"(?<![\d./-])(?P<a>\d{1,2})(?P<sep>[./])(?P<b>\d{1,2})(?P=sep)(?P<y>(?:19|20)\d\d)\b(?![./-]\d)")
+
+
+def _numeric_date(m: re.Match) -> tuple[int, int, int] | None:
+    """A dotted date, day first; a slashed one only where one part cannot be a month."""
+    a, b = int(m.group("a")), int(m.group("b"))
+    if m.group("sep") == ".":
+        day, month = a, b
+    elif (a > 12) == (b > 12):
+        return None  # "3/4/2026": March or April; "14/15/2026": no date
+    else:
+        day, month = (a, b) if a > 12 else (b, a)
+    return _date(m.group("y"), str(month), str(day)) if 1 <= month <= 12 else None
 _DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -261,6 +289,8 @@ def extract_quantities(text: str) -> list[Quantity]:
     # Dates first: "14 March" is a day, not a count or a duration, and "2026-05-03" holds no other amount.
     for m in _ISO_DATE_RE.finditer(text) if "-" in text else ():
         add(m, "date", _date(m.group("y"), m.group("m"), m.group("d")))
+    for m in _NUMERIC_DATE_RE.finditer(text) if ("." in text or "/" in text) else ():
+        add(m, "date", _numeric_date(m))
     for m in _matches(_DATE_RE, _DATE_CUE, text, folded):
         if free(m):
             year, month, day = (m.group("y1"), m.group("m1"), m.group("d1")) if m.group("m1") else (m.group("y2"), m.group("m2"), m.group("d2"))
@@ -272,19 +302,19 @@ def extract_quantities(text: str) -> list[Quantity]:
     for m in _matches(_RATE_RE, _RATE_CUE, text, folded):
         if not free(m):
             continue
-        n = parse_number(m.group("n"))
+        n = parse_amount(m.group("n"))
         unit = _unit(m.group("unit"))
         unit = {"sec": "second", "s": "second", "min": "minute", "m": "minute", "hr": "hour", "h": "hour"}.get(unit, unit)
         add(m, "rate", None if n is None else n * _RATE_PER_MINUTE[unit], m.group("n"))
     for m in _matches(_RPM_RE, _RPM_CUE, text, folded):
         if free(m):
-            n = parse_number(m.group("n"))
+            n = parse_amount(m.group("n"))
             per = {"rps": 60, "rpm": 1, "rph": 1 / 60}[_unit(m.group("unit"))]
             add(m, "rate", None if n is None else n * per)
     for m in _matches(_MONEY_RE, _MONEY_CUE, text, folded):
         if free(m):
             raw = m.group("a") or m.group("b") or m.group("c")
-            amount = float(raw.replace(",", "")) if raw else parse_number(m.group("d"))
+            amount = parse_amount(raw) if raw else parse_number(m.group("d"))
             add(m, "money", None if amount is None else round(amount * 100))
     for m in _matches(_PERCENT_RE, _PERCENT_CUE, text, folded):
         if free(m):
@@ -433,7 +463,12 @@ class Fact:
 
 # Words that make a phrase a prohibition or a denial ("do not recreate", "no need to send it back",
 # "payment methods are not transferred"); they are left out of the words the phrase is matched by.
-_NEGATION_WORDS = frozenset({"not", "never", "no", "nothing", "nobody", "without", "avoid", "non", "cannot"})
+# The words a phrase negates with: the same as a reply is read with (grading/claims.py `_NEGATORS`), so
+# "we are unable to act on this request" written as a phrasing and found in a reply read the same way.
+_NEGATION_WORDS = frozenset({
+    "not", "never", "no", "nothing", "none", "nobody", "noone", "neither", "nor", "without", "unable", "impossible", "avoid",
+    "non", "cannot",
+})
 _NO_NEED = ("need", "needs", "necessary")
 
 

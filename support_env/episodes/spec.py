@@ -16,11 +16,15 @@ from ..models import Customer, ThreadMessage, TicketView
 # A cue written "-created" rules the fact out where it stands (as in KB front matter): the date a key
 # was created is not its expiry date, the date of the charge is not the end of the refund window.
 TICKET_FACTS = {
-    "refund_amount": ("amount refunded", ["refund", "refunded", "amount", "duplicate", "back", "return", "returned", "credit", "credited"]),
+    "refund_amount": ("amount refunded", [
+        "refund", "refunded", "amount", "duplicate", "back", "return", "returned", "credit", "credited",
+        "-you paid", "-you've paid", "-you have paid", "-actually paid", "-net cost", "-real cost", "-left to pay",  # paid, not returned
+    ]),
     # What is left of an invoice after a partial refund: the net amount paid.
     "amount_left": ("amount left to pay", [
         "left", "remaining", "remains", "remain", "net", "still", "balance", "rest", "leaves", "leaving", "outstanding",
         "in the end", "after the refund", "you paid", "you pay", "total paid",
+        "cost", "costs", "net cost", "real cost", "effective cost", "actually paid", "comes to", "works out",
     ]),
     # The date an API key expires.
     "expiry_date": ("key expiry date", [
@@ -43,6 +47,7 @@ TICKET_FACTS = {
     "peak_rate": ("measured peak rate", [
         "peak", "peaked", "peaks", "highest", "measured", "maximum", "max", "you sent", "you were sending", "your traffic",
         "reached", "hit", "hitting", "spike", "spiked", "burst", "bursts", "topped", "logs show", "we saw", "we see",
+        "busiest", "busiest minute", "top rate",
     ]),
     # Money held by a pending card authorisation.
     "authorised_amount": ("amount on hold", [

@@ -37,7 +37,7 @@ semicolons, "and", "but", "so", brackets). Then:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import combinations
 from typing import Sequence
@@ -56,7 +56,7 @@ _SENTENCE_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|;\s*")
 # Segment boundaries inside a sentence. "then" joins clauses ("check the log, then redeliver it"), but
 # not where it names a time ("from then on", "until then", "by then").
 _SEGMENT_RE = re.compile(
-    r",(?!\d)(?!\s*which\b)\s*|:\s+|\s+(?:and|but|so|while|whereas|although|though|however|because|since)\s+"
+    r",(?!\d)(?!\s*(?:which|whose)\b)\s*|:\s+|\s+(?:and|but|so|while|whereas|although|though|however|because|since)\s+"
     r"|(?<!\bfrom)(?<!\buntil)(?<!\btill)(?<!\bsince)(?<!\bby)(?<!\bbefore)\s+then\s+|\s*[()\u2014\u2013]\s*|\s+-\s+",
     re.I,
 )
@@ -112,6 +112,11 @@ class Claim:
     plan: str | None = None
     hedged: bool = False
     start: int = 0  # where the claim starts in the cleaned reply
+    cued: bool = True  # a value: a cue of its fact stands in its own segment (not only elsewhere in its sentence)
+    elsewhere: bool = False  # its sentence is about another record than the one asked ("your other key ...")
+    destination: bool = False  # the plan it names is where to go ("upgrade to Enterprise"), not what it describes
+    since_event: bool = False  # a time counted from an event of the case or from today: "62 days after the charge", "in the next four days"
+    said_again: bool = False  # "within those 7 days": the value points back at an earlier mention
 
 
 @dataclass
@@ -130,6 +135,7 @@ class Segment:
     aspects: frozenset[int] = frozenset()  # negations that only mark time ("any more"): they deny alone, not twice
     until: int | None = None  # position of "until"/"unless"/"before": a negation before it frames a time, it does not reach past it
     conditional: bool = False  # "if the invoice is still unpaid 21 days after ...": a rule's condition, not a denial
+    destination: bool = False  # its plan is named as where to go: "upgrade to Enterprise", "move to the Business plan"
     hits: dict = field(default_factory=dict)  # cue hits per fact pool, found once (`_CueIndex.hits`)
 
     def negates(self, position: int, before: int = 6, after: int = 4) -> bool:
@@ -190,7 +196,9 @@ def segments(text: str) -> tuple[list[Segment], set[int]]:
             continue
         if sentence.rstrip().endswith("?"):
             questions.add(sentence_index)
-        heading_plan = None  # "Business: 3,000 requests per minute": the plan before a colon holds after it
+        # "Business: 3,000 requests per minute", "Enterprise (10,000/min)": the plan before a colon or an
+        # opening bracket holds after it
+        heading_plan = None
         previous_end = 0
         for part, at in _split(_SEGMENT_RE, sentence):
             if not part.strip():
@@ -199,8 +207,8 @@ def segments(text: str) -> tuple[list[Segment], set[int]]:
             segment.joined_by = sentence[previous_end:at].strip().lower()
             found.append(segment)
             previous_end = at + len(part)
-            after = sentence[at + len(part):at + len(part) + 1]
-            heading_plan = segment.plan if after == ":" else None
+            after = sentence[at + len(part):].lstrip()[:1]
+            heading_plan = segment.plan if after in (":", "(") else None
         sentence_index += 1
     return found, questions
 
@@ -226,18 +234,21 @@ def _describe(part: str, start: int, sentence: int, plan: str | None, checks: tu
     negations = tuple(i for i, w in enumerate(raw) if w in _NEGATION_START and _negates(raw, i))
     may_report, may_name_plan = checks
     plan_match = _PLAN_RE.search(part) if may_name_plan else None
+    destination = False
     if plan_match:
         plan = (plan_match.group("cap") or plan_match.group("low")).lower()
+        destination = bool(_DESTINATION_RE.search(part, 0, plan_match.start()))
     until = next((i for i, w in enumerate(raw) if w in _FRAMES), None)
     aspects = frozenset(i for i in negations if raw[i] in ("any", "anymore"))
     return Segment(
         text=part, words=[stem(w) for w in raw], raw=raw, start=start, end=start + len(part), sentence=sentence,
         negated=bool(negations), reported=may_report and bool(_REPORTED_RE.search(plain(part))), plan=plan, negations=negations,
-        conditional=bool(_CONDITION_RE.match(part)), until=until, aspects=aspects,
+        conditional=bool(_CONDITION_RE.match(part)), until=until, aspects=aspects, destination=destination,
     )
 
 
 _FRAMES = frozenset({"until", "till", "unless", "before"})
+_DESTINATION_RE = re.compile(r"\b(?:to|into|onto)\s+(?:the\s+|a\s+|an\s+)?$", re.I)
 _PLAN_WORD_RE = re.compile(r"free|pro|business|enterprise", re.I)
 
 
@@ -325,13 +336,23 @@ def _value_claims(
     claims = []
     stated = extract_quantities(text)
     dates = [q for q in stated if q.kind == "date"]
-    parts = _summands(stated, segments)
+    parts = _summands(text, stated, segments)
+    # sentences about another record of the customer's than the one asked ("your other key ...")
+    about_another_record = (
+        {i for i, parts_ in by_sentence(segments).items() if any(_ANOTHER_RECORD_RE.search(s.text) for s in parts_)}
+        if _ANOTHER_RECORD_RE.search(text) else set()
+    )
     for q in stated:
         segment = next((s for s in segments if s.start <= q.start < s.end), None)
         if segment is None or segment.sentence in questions or segment.reported or _OWN_PLAN_RE.search(segment.text):
             continue
         if _ELAPSED_RE.match(text, q.start + len(q.text)):
             continue  # "40 days old", "charged 5 days ago": time gone by, not a policy value
+        if q.kind != "money" and _WHOLE_RE.search(text, max(0, q.start - 24), q.start):
+            continue  # "11 of 12 months", "on four of the seven days": the whole a count is out of
+        if (q.kind not in ("duration", "business_days", "date") and _MARGIN_BEFORE_RE.search(text, max(0, q.start - 20), q.start)
+                and _MARGIN_AFTER_RE.match(text, q.start + len(q.text))):
+            continue
         position = _word_index(segment, q)
         if q.kind == "date":
             fact = _bind_date(q, position, segment, segments, own, own_index, dates)
@@ -342,7 +363,19 @@ def _value_claims(
         if fact is None and (q.weak or q.kind == "money"):
             continue  # "takes a minute", "$98.00 in total": not about a policy fact
         negated = segment.negates(position) and not _NEGATED_ACTION_RE.search(plain(segment.text[: q.start - segment.start]))
-        claims.append(Claim(fact=fact, value=q, text=q.text, positive=not negated, plan=segment.plan, start=q.start))
+        # Tied to its fact by its own words: a cue in its segment (or the heading it completes), or named as
+        # the total of what the sentence adds up ("$442.00 in total")
+        cued = fact is not None and (bool(_TOTAL_RE.search(segment.text)) or any(
+            any(f is fact for f in index.hits(part)) and not _excluded(fact, part.raw)  # by identity: a Fact's hash is not cached
+            for part in _own_words(segment, segments) for index in (own_index, other_index)
+        ))
+        elsewhere = segment.sentence in about_another_record
+        after = q.start + len(q.text)
+        elapsed = bool(_SINCE_EVENT_RE.match(text, after)) and not _WINDOW_WORDS_RE.search(text, max(0, q.start - 16), q.start)
+        since_event = elapsed or bool(_TIME_LEFT_RE.match(text, after) or _FROM_NOW_RE.search(text, max(0, q.start - 24), q.start))
+        said_again = bool(_ANAPHORA_RE.search(text, max(0, q.start - 12), q.start))
+        claims.append(Claim(fact=fact, value=q, text=q.text, positive=not negated, plan=segment.plan, start=q.start, cued=cued,
+                            elsewhere=elsewhere, since_event=since_event, said_again=said_again))
     if parts:
         # A part of a total stated as that same fact's value says what the part is, not what the total is:
         # "$1,234.00 and $1,558.75, so $2,792.75 refunded". An amount given alone as the total is still a claim.
@@ -354,15 +387,54 @@ def _value_claims(
     return claims
 
 
+def _own_words(segment: Segment, segments: list[Segment]) -> list[Segment]:
+    """The segment a value stands in and, after a colon, the heading it completes ("net cost: $3,072.50")."""
+    if segment.joined_by == ":":
+        before = [s for s in segments if s.sentence == segment.sentence and s.end <= segment.start]
+        if before:
+            return [segment, before[-1]]
+    return [segment]
+
+
+def sentence_text(segments: list[Segment], sentence: int) -> str:
+    return " ".join(s.text for s in segments if s.sentence == sentence)
+
+
+_COUNT = r"(?:\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"  # not "one": "the other one of $1,324"
+_WHOLE_RE = re.compile(rf"\b{_COUNT}\s+(?:of|out\s+of)\s+(?:the\s+|those\s+|these\s+)?(?:last\s+|past\s+)?$", re.I)
+# Another record of the customer's than the one the ticket is about: "your other key (ending 9c0c)",
+# "the older order", "another invoice".
+_ANOTHER_RECORD_RE = re.compile(
+    r"\b(?:(?:your|the)\s+other|another|the\s+(?:older|earlier|previous|second))\s+"
+    r"(?:api\s+)?(?:keys?|orders?|invoices?|charges?|cards?|payments?|subscriptions?|accounts?)\b", re.I,
+)
+_SINCE_EVENT_RE = re.compile(
+    r"\s+(?:after|since|from)\s+(?:the|your|its|it\s+was|you\s+were)\s+(?:\w+\s+)?"
+    r"(?:charge|charged|payment|paid|purchase|invoice|invoiced|renewal|renewed|delivery|delivered|creation|created|order|billed)\b",
+    re.I,
+)
+# "within 14 days after the charge", "up to 60 days from the charge": a window, not the time gone by
+_WINDOW_WORDS_RE = re.compile(r"\b(?:within|up\s+to|for|until|till|no\s+later\s+than|no\s+more\s+than|at\s+most|by|before)\s+$", re.I)
+_FROM_NOW_RE = re.compile(r"\b(?:in|within|over|during)\s+the\s+next\s+$", re.I)
+_TIME_LEFT_RE = re.compile(r"(?:\s+(?:or\s+more|or\s+so|still|later|left|remaining|to\s+go)\b)*?\s*(?:later|left|remaining|to\s+go)\b", re.I)
+# "Within those 7 days": a value said again, pointing back at where it was first said
+_ANAPHORA_RE = re.compile(r"\b(?:those|these|the\s+same|that|your)\s+$", re.I)
+_MINUS_RE = re.compile(r"\b(?:less|minus|deduct(?:ed|ing)?|subtract(?:ed|ing)?|take\s+off|taken\s+off|after\s+(?:the\s+)?(?:two\s+|both\s+)?refunds?)\b|\s[-\u2212]\s", re.I)
+_BREAKDOWN_RE = re.compile(r"\s*\(")  # a total, then its parts in brackets
+# "came within 430 requests per minute of the cap": a margin to the fact, not a value of it (a window,
+# "within 14 days of the charge", is a duration and stays one)
+_MARGIN_BEFORE_RE = re.compile(r"\bwithin\s+(?:about\s+|roughly\s+|just\s+)?$", re.I)
+_MARGIN_AFTER_RE = re.compile(r"\s+of\s+(?:the|your|its|their)\b", re.I)
 _ELAPSED_RE = re.compile(r"\s+(?:old|ago)\b", re.I)
 _MAX_SUMMANDS = 8
 _TOTAL_RE = re.compile(r"\b(?:total|altogether|combined|together|sum|overall|in\s+all)\b", re.I)
 
 
-def _summands(stated: list[Quantity], segments: list[Segment]) -> dict[int, Quantity]:
+def _summands(text: str, stated: list[Quantity], segments: list[Segment]) -> dict[int, Quantity]:
     """The amounts of money that are parts of another one, each (by id) with its total: two or more
     that add up to an amount stated after them in their sentence or the next ("two refunds, $1,234.00
-    and $1,558.75, so $2,792.75 in total")."""
+    and $1,558.75, so $2,792.75 in total"), or an amount and what is taken off it to give another in
+    their sentence ("$11,236.50: $12,990.00 less $519.50 and $1,234.00")."""
     money = [q for q in stated if q.kind == "money"]
     if len(money) < 3:
         return {}
@@ -372,19 +444,33 @@ def _summands(stated: list[Quantity], segments: list[Segment]) -> dict[int, Quan
         if segment is not None:
             where[id(q)] = segment
     parts: dict[int, Quantity] = {}
+    minus = bool(_MINUS_RE.search(text))
     for total in money:
         if id(total) not in where:
             continue
         at = where[id(total)].sentence
-        # The parts come before their total, unless the total is named as one ("$2,792.75 in total: ...");
+        # The parts come before their total, unless the total is named as one ("$2,792.75 in total: ...",
+        # "Total refunded: $857.50 ...") or they follow it in brackets ("$857.50 ($518.50 + $339.00)");
         # "$399.00 less a $4.00 fee, so $395.00" subtracts: $395.00 is a result, not a part.
-        named = bool(_TOTAL_RE.search(where[id(total)].text))
+        named = any(_TOTAL_RE.search(part.text) for part in _own_words(where[id(total)], segments)) or bool(
+            _BREAKDOWN_RE.match(text, total.start + len(total.text)))
         pool = [
             q for q in money if q is not total and id(q) in where and where[id(q)].sentence in (at, at - 1)
             and q.value < total.value and (named or q.start < total.start)
         ][:_MAX_SUMMANDS]
         for q in _adding_up(pool, total.value):
             parts.setdefault(id(q), total)
+        # A result and the amounts it is worked out from, in either order: "$11,236.50 net: the $12,990.00
+        # charge less the two refunds of $519.50 and $1,234.00" (the charge less the refunds is the result).
+        if not minus or not _MINUS_RE.search(sentence_text(segments, at)):
+            continue  # "$399.00 plus $43.00, $442.00 in total" adds: $442.00 is not worked out from $399.00
+        around = [q for q in money if q is not total and id(q) in where and where[id(q)].sentence == at][:_MAX_SUMMANDS]
+        for start in (q for q in around if q.value > total.value):
+            taken = _adding_up([q for q in around if q is not start and q.value < start.value], start.value - total.value)
+            if taken or any(q.value == start.value - total.value for q in around):
+                for q in (start, *taken, *(q for q in around if not taken and q.value == start.value - total.value)):
+                    parts.setdefault(id(q), total)
+                break
     return parts
 
 
@@ -468,7 +554,12 @@ def _bind(
             nearby += [((rank[0], -distance), fact) for rank, fact in _candidates(q, 0, other, own_index, other_index, True)]
     true_reading = [c for c in nearby if c[1].holds(q) and c[1] in own]
     if true_reading or nearby:
-        return max(true_reading or nearby, key=lambda c: c[0])[1]
+        best = max(true_reading or nearby, key=lambda c: c[0])[1]
+        if best not in own:  # as in the segment: another article's fact, unless the value is simply one of the ticket's own
+            mine = next((f for f in own if f.quantity.kind == q.kind and q.same_as(f.quantity)), None)
+            if mine is not None:
+                return mine
+        return best
     if q.kind == "money":
         return None
     same = {f.key: f for f in own if f.quantity.kind == q.kind}
@@ -574,11 +665,12 @@ def _term_claims(segments: list[Segment], questions: set[int], facts: Sequence[F
                 before = parts[first - 1] if first > 0 and parts[first].joined_by == ":" else None
                 if any(s is not None and _BARE_REFUSAL_RE.match(s.text) for s in (after, before)):
                     negated = not negated  # "a fresh database with the same name, but please don't"; "Please don't: ..."
-                plan = next((s.plan for s in touched if s.plan), None)
+                named = next((s for s in touched if s.plan), None)
+                plan = named.plan if named else None
                 # A term claim is positive when it affirms the fact: a prohibition must be stated negated.
                 claim = Claim(
                     fact=fact, value=None, text=" ".join(s.text.strip() for s in touched), positive=negated == prohibition,
-                    plan=plan, start=touched[0].start,
+                    plan=plan, start=touched[0].start, destination=bool(named and named.destination),
                 )
                 if claim.start not in readings or len(phrase) > readings[claim.start][0]:
                     readings[claim.start] = (len(phrase), claim)
@@ -763,8 +855,8 @@ def _mark_hedges(claims: list[Claim], segments: list[Segment]) -> list[Claim]:
             continue
         if _SOFTENER_RE.search(sentence):
             hedged.add(id(claim))
-        if claim.value.approx:
-            continue  # "90 days (about three months)": a gloss beside the value, not a second value
+        if claim.value.approx or claim.since_event:
+            continue  # "90 days (about three months)": a gloss beside the value; "within the next four days": the time left
         where = ("list", segments[index].sentence) if claim.value.listed else ("segment", index)
         groups.setdefault((where, claim.fact.key, claim.value.kind, claim.plan), []).append(claim)
     for members in groups.values():
@@ -776,7 +868,7 @@ def _mark_hedges(claims: list[Claim], segments: list[Segment]) -> list[Claim]:
             hedged.update(id(c) for c in members)
     if not hedged:
         return claims
-    return [Claim(c.fact, c.value, c.text, c.positive, c.plan, True, c.start) if id(c) in hedged else c for c in claims]
+    return [replace(c, hedged=True) if id(c) in hedged else c for c in claims]
 
 
 def _offers_alternative(fact: Fact, sentence: str) -> bool:

@@ -68,6 +68,7 @@ class Scope:
     superseded: tuple[Fact, ...]  # terms of archived articles for the same keys: no longer policy
     context: tuple[Fact, ...]  # the values of every other current article, for claims that clearly name one
     readable: tuple[Fact, ...] = ()  # `facts` and `superseded`: what the reply's claims are read against
+    case_keys: frozenset[str] = frozenset()  # facts of this customer's case (a measured peak, a decision), not of a plan
 
 
 @lru_cache(maxsize=1024)
@@ -85,7 +86,7 @@ def scope_of(truth: ReplyTruth, kb: KnowledgeBase) -> Scope:
     context = tuple(
         f for a in kb.articles.values() if not a.archived for f in a.facts if f.key not in keys and f.quantity is not None
     )
-    return Scope(tuple(facts), superseded, context, tuple(facts) + superseded)
+    return Scope(tuple(facts), superseded, context, tuple(facts) + superseded, frozenset(f.key for f in truth.ticket_facts))
 
 
 def required_facts(truth: ReplyTruth, plan: str, kb: KnowledgeBase) -> tuple[Fact, ...]:
@@ -117,7 +118,11 @@ def grade_reply(replies: Sequence[SentReply], truth: ReplyTruth, plan: str, kb: 
     for claims in claims_of:
         for claim in claims:
             note = _judge(claim, scope, plan)
-            if note and not _derived(claim, claims) and not _about_another(claim, claims_of, required, plan) and note not in wrong:
+            if (
+                note and not _derived(claim, claims) and not _about_another(claim, claims_of, required, plan)
+                and not _beside_the_truth(claim, claims_of, scope, plan) and not _said_again(claim, claims_of, scope, plan)
+                and note not in wrong
+            ):
                 wrong.append(note)
     forbidden = []
     for rule in truth.forbidden:
@@ -166,6 +171,44 @@ def _about_another(claim: Claim, claims_of: Sequence[Sequence[Claim]], required:
     return stated_elsewhere
 
 
+def _beside_the_truth(claim: Claim, claims_of: Sequence[Sequence[Claim]], scope: Scope, plan: str) -> bool:
+    """Whether an amount of money read as a wrong statement of a fact was bound to it only by a cue
+    elsewhere in its sentence (or by being the only fact of its kind), in replies whose own words tie
+    the fact's true value to it: read as a reviewer reads it, another amount of the case named beside
+    the answer ("your charge of $3,990.00 ... so I've refunded $3,657.50"; "net cost: $3,072.50
+    ($3,990.00 charged, minus refunds of $538.50 and $379.00)"), not a second answer. An amount its own
+    words tie to the fact stays a claim, and so does any amount when the true one is not tied to it."""
+    if claim.value is None or claim.fact is None or claim.cued or not claim.positive:
+        return False
+    if claim.value.kind != "money":
+        return False  # "only the last 12 months show in the console" beside "7 years" is a second claim
+    truth = _truth_for(claim.fact, scope, claim.plan or plan)
+    if truth is None or truth.quantity is None:
+        return False
+    return any(
+        c is not claim and c.fact is not None and c.fact.key == claim.fact.key and c.positive and not c.hedged and c.cued
+        and c.value is not None and c.plan in (None, claim.plan) and truth.holds(c.value)
+        for claims in claims_of for c in claims
+    )
+
+
+def _said_again(claim: Claim, claims_of: Sequence[Sequence[Claim]], scope: Scope, plan: str) -> bool:
+    """Whether a value read as a wrong statement of one fact points back ("within those 7 days", "inside
+    your 7 days") at an earlier mention of the same value that rightly stated another fact: it is that
+    fact, said again, not a claim about the one its new sentence cues."""
+    if claim.value is None or not claim.said_again or not claim.positive:
+        return False
+    mine = next(i for i, claims in enumerate(claims_of) if any(c is claim for c in claims))
+    for i, claims in enumerate(claims_of[: mine + 1]):
+        for c in claims:
+            earlier = i < mine or c.start < claim.start
+            if earlier and c.value is not None and c.fact is not None and c.positive and c.value.same_as(claim.value):
+                truth = _truth_for(c.fact, scope, c.plan or plan)
+                if truth is not None and truth.quantity is not None and truth.holds(c.value):
+                    return True
+    return False
+
+
 def _derived(claim: Claim, claims: Sequence[Claim]) -> bool:
     """Whether a value is the sum of two other values the same reply states ("within 30 days, then
     backups within 35 days after that: at most 65 days in all"): arithmetic, not a policy claim."""
@@ -197,9 +240,15 @@ def _judge(claim: Claim, scope: Scope, plan: str) -> str | None:
     """A note naming what is wrong with `claim`, or None when it is right or not a policy claim."""
     if claim.fact is None:
         return None  # a value bound to no fact is not a policy claim
+    if claim.value is not None and claim.fact.key in scope.case_keys and (claim.plan not in (None, plan) or claim.elsewhere):
+        return None  # "the Enterprise plan has 10,000 per minute", "your other key expires on ...": not the case asked
+    if claim.value is not None and claim.since_event and claim.fact.key not in scope.case_keys:
+        return None  # "62 days after the charge", "in the next four days", "six weeks to go": the case's timeline, not a policy
     about = claim.plan or plan
     whose = "this customer" if about == plan else f"the {about.capitalize()} plan"
     if claim.value is None:  # a term
+        if claim.fact.key in scope.case_keys and claim.plan not in (None, plan) and not claim.destination:
+            return None  # "the Enterprise plan ... is enough for your traffic": that plan described, not this case
         if not claim.fact.applies_to(about):
             return None  # a plan's rule, said of another plan
         if claim.hedged:
