@@ -330,3 +330,27 @@ def test_a_total_followed_by_its_parts_in_brackets_is_not_a_hedge():
     total = ticket_fact("refund_amount", "$857.50")
     graded_ = graded_with(REFUND, "Total refunded so far: $857.50 ($518.50 on 30 March + $339.00 on 7 April).", (), total)
     assert graded_.wrong == () and graded_.covered == ("refund_amount",)
+
+
+@pytest.mark.parametrize("text, day", [
+    ("created on the twenty-third of April 2026", (2026, 4, 23)), ("April twenty-third", (0, 4, 23)), ("the first of May", (0, 5, 1)),
+])
+def test_a_day_of_the_month_in_words_is_a_date(text, day):
+    (q,) = extract_quantities(text)
+    assert q.kind == "date" and q.value == day
+
+
+@pytest.mark.parametrize("text", ["the second March invoice", "our engineers work 24 hours a day", "we answer 7 days a week"])
+def test_an_ordinal_before_a_month_and_hours_of_availability_are_no_date_and_no_duration(text):
+    assert all(q.kind not in ("date", "duration") for q in extract_quantities(text)), extract_quantities(text)
+
+
+def test_a_rate_said_by_the_minute_is_a_rate():
+    (q,) = extract_quantities("For your plan Pro, the limit is of 600 requests by minute.")
+    assert q.kind == "rate" and q.value == 600
+
+
+def test_days_counted_from_today_are_the_time_left_not_a_window():
+    hold = ticket_fact("authorised_amount", "$1,300.00")
+    text = "Refunds can be requested within 14 days of the charge: for yours that is 3 days from today."
+    assert graded_with(REFUND, text, (), hold).wrong == ()

@@ -112,8 +112,8 @@ KNOWN_MISSES = {
     "heldout4_webhook_retry_policy-07": "'isn't a 2xx within 10 seconds' is read as denying the 10-second timeout, and "
     "'**Retries:** 5' is a bare number after a label",
     # Held-out batch 5 (70 replies: four family tickets and three ordinary ones, a fifth reviewer, written after
-    # every fix above and never tuned on): the grader as it stands misjudged these 9 of 35 correct and 7 of 35 wrong.
-    "heldout5_accounts_key_expiry_eval-05": "the expiry date in words ('the twenty-third of April 2026') is not read as a date",
+    # batch 4's fixes): before its own fixes 9 of 35 correct and 7 of 35 wrong misjudged; after (a day of the
+    # month in words, hours of availability, "requests by minute", "N days from today"), these.
     "heldout5_accounts_key_expiry_eval-09": "invents a 'never expire' setting for keys in use: a console feature no fact "
     "in scope denies",
     "heldout5_billing_auth_hold_eval-03": "'The other of 74,00 USD is not a payment, it is an authorisation' is read as "
@@ -121,8 +121,6 @@ KNOWN_MISSES = {
     "heldout5_billing_auth_hold_eval-04": "a statement that the hold is not a duplicate is read as denying the rule that "
     "a duplicate is refunded in full (as heldout3_billing_auth_hold_train-05)",
     "heldout5_billing_auth_hold_eval-09": "invents a console button to release authorisations: no fact in scope denies it",
-    "heldout5_incidents_quiet_loss_train-03": "'engineers of on-call, they work 24 hours by day' is bound to the first-update "
-    "time and read as a wrong one",
     "heldout5_incidents_quiet_loss_train-04": "in 'Don't re-upload, recreate or overwrite anything yet' the list's last "
     "items, a segment of their own, are read without the negation before them",
     "heldout5_incidents_quiet_loss_train-08": "tells her to re-upload files into the bucket: the prohibition's phrasings "
@@ -134,11 +132,8 @@ KNOWN_MISSES = {
     "heldout5_plan_downgrade_timing-03": "'the change is not immediate' on a downgrade is read as denying that upgrades "
     "take effect immediately, a fact of the same article about the other direction",
     "heldout5_plan_downgrade_timing-08": "invents a one-cycle notice period: a timeline no fact in scope states",
-    "heldout5_rate_limit_429-03": "'600 requests by minute' (non-native 'by') is not read as a rate",
     "heldout5_rate_limit_429-10": "says an upgrade's limit starts next cycle: a fact of another article, not in this "
     "ticket's scope",
-    "heldout5_sla_credit_claim-04": "'33 days from today' is read as the refund window: a time counted from today, said with "
-    "'from today', is not recognised",
     "heldout5_sla_credit_claim-08": "promises the SLA credit as a refund to the card: the 'never paid out as cash' rule's "
     "phrasings do not cover it",
 }

@@ -116,7 +116,7 @@ _BUSINESS_DAYS_RE = re.compile(
     rf"\b{_NUMBER_START}(?P<lo>{NUMBER})(?:{_SEP}(?P<hi>{NUMBER}))?[\s-]*(?:business|working)[\s-]+days?\b", re.I
 )
 _RATE_RE = re.compile(
-    rf"\b{_NUMBER_START}(?P<n>{_EURO_NUMBER}|{NUMBER})\s*(?:(?:api\s+)?(?:requests?|calls?|reqs?)\s*)?(?:per|/|a|an|each|every)\s*"
+    rf"\b{_NUMBER_START}(?P<n>{_EURO_NUMBER}|{NUMBER})\s*(?:(?:api\s+)?(?:requests?|calls?|reqs?)\s*)?(?:per|/|a|an|each|every|by(?:\s+the)?)\s*"
     r"(?P<unit>second|sec|s|minute|min|m|hour|hr|h|day)\b",
     re.I,
 )
@@ -164,15 +164,28 @@ _MONTH = (
     r"(?:(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?"
     r"|nov(?:ember)?|dec(?:ember)?)\b\.?|(?-i:May)\b)"
 )
-_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9,
+    "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14, "fifteenth": 15, "sixteenth": 16,
+    "seventeenth": 17, "eighteenth": 18, "nineteenth": 19, "twentieth": 20, "thirtieth": 30,
+}
+_ORDINAL_DAY = (
+    r"(?:(?:twenty|thirty)[\s-]+(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|"
+    + "|".join(sorted(_ORDINALS, key=len, reverse=True)) + ")"
+)
+# A day of the month in figures ("14", "14th") or in words: "the twenty-third of April", "April twenty-third"
+# (a word before the month only with "of": "the second March invoice" is no date)
+_DIGIT_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+_DAY = rf"(?:{_DIGIT_DAY}|{_ORDINAL_DAY})"
 _YEAR = r"(?:19|20)\d\d"
 _ISO_DATE_RE = re.compile(r"\b(?P<y>(?:19|20)\d\d)-(?P<m>0?[1-9]|1[0-2])-(?P<d>[12]\d|3[01]|0?[1-9])\b(?![-/.]\d)")
 _DATE_RE = re.compile(
-    rf"\b(?:(?P<d1>{_DAY})(?:\s+of)?\s+(?P<m1>{_MONTH})(?:,?\s+(?P<y1>{_YEAR})\b)?"
+    rf"\b(?:(?:(?P<d1>{_DIGIT_DAY})(?:\s+of)?|(?P<w1>{_ORDINAL_DAY})\s+of)\s+(?P<m1>{_MONTH})(?:,?\s+(?P<y1>{_YEAR})\b)?"
     rf"|(?P<m2>{_MONTH})\s+(?:the\s+)?(?P<d2>{_DAY})(?![\d:.]\d)\b(?![\s-]*(?:%|{_DURATION_UNIT}\b|(?:business|working|calendar|requests?|calls?|per|times|seats?|users?)\b))(?:,?\s+(?P<y2>{_YEAR})\b)?)",
     re.I,
 )
 _DATE_CUE = tuple(_MONTHS)
+_AVAILABILITY_RE = re.compile(r"\s+(?:a|per|by|each|every)\s+(?:day|week)\b", re.I)
 _NUMERIC_DATE_RE = re.compile(r"(?<![\d./-])(?P<a>\d{1,2})(?P<sep>[./])(?P<b>\d{1,2})(?P=sep)(?P<y>(?:19|20)\d\d)\b(?![./-]\d)")
 
 
@@ -189,10 +202,18 @@ def _numeric_date(m: re.Match) -> tuple[int, int, int] | None:
 _DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
+def _day_number(day: str) -> int:
+    """14, "14th", "fourteenth", "twenty-third"."""
+    words = _WORD_SEPARATOR_RE.split(day.strip().lower())
+    if words[-1] in _ORDINALS:
+        return _ORDINALS[words[-1]] + sum(_TENS.get(w, 0) for w in words[:-1])
+    return int(day.rstrip("stndrhSTNDRH"))
+
+
 def _date(year: str | None, month: str, day: str) -> tuple[int, int, int] | None:
     """(year or 0, month, day), or None for a day the month does not have ("31 February")."""
     m = int(month) if month.isdigit() else _MONTHS[_unit(month)[:3]]
-    d = int(day.rstrip("stndrhSTNDRH"))
+    d = _day_number(day)
     return (int(year) if year else 0, m, d) if 1 <= d <= _DAYS_IN_MONTH[m] else None
 _WEEKS_ALIASES = {"fortnight": 20160}
 _FORTNIGHT_RE = re.compile(r"\b(?:a|one)\s+fortnight\b", re.I)
@@ -203,7 +224,7 @@ _FORTNIGHT_RE = re.compile(r"\b(?:a|one)\s+fortnight\b", re.I)
 # word, or than a case-insensitive regex of alternatives; most replies state no
 # rate, size or money. A text with a cue is scanned as before: same result.
 _BUSINESS_DAYS_CUE = ("business", "working")
-_RATE_CUE = ("per", "/", " a ", " an ", "each", "every")
+_RATE_CUE = ("per", "/", " a ", " an ", "each", "every", " by ")
 _RPM_CUE = ("rps", "rpm", "rph")
 _MONEY_CUE = ("$", "usd", "dollar")
 _PERCENT_CUE = ("%", "percent", "per cent")
@@ -278,6 +299,10 @@ def extract_quantities(text: str) -> list[Quantity]:
         if value is None:
             return
         taken[m.start():m.end()] = b"\x01" * (m.end() - m.start())
+        available = _AVAILABILITY_RE.match(text, m.end()) if kind == "duration" else None
+        if available:  # "24 hours a day", "7 days a week": when someone is there, not how long anything takes
+            taken[m.start():available.end()] = b"\x01" * (available.end() - m.start())
+            return
         weak = number is not None and (number.strip().lower() in ("a", "an") or (kind == "count" and number.strip().lower() == "one"))
         if weak and _FREQUENCY_RE.search(text, max(0, m.start() - 12), m.start()):
             return  # "twice a year", "once a month": how often, not how long
@@ -293,7 +318,7 @@ def extract_quantities(text: str) -> list[Quantity]:
         add(m, "date", _numeric_date(m))
     for m in _matches(_DATE_RE, _DATE_CUE, text, folded):
         if free(m):
-            year, month, day = (m.group("y1"), m.group("m1"), m.group("d1")) if m.group("m1") else (m.group("y2"), m.group("m2"), m.group("d2"))
+            year, month, day = (m.group("y1"), m.group("m1"), m.group("d1") or m.group("w1")) if m.group("m1") else (m.group("y2"), m.group("m2"), m.group("d2"))
             add(m, "date", _date(year, month, day))
     for m in _matches(_BUSINESS_DAYS_RE, _BUSINESS_DAYS_CUE, text, folded):
         lo = parse_number(m.group("lo"))

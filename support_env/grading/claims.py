@@ -416,7 +416,9 @@ _SINCE_EVENT_RE = re.compile(
 # "within 14 days after the charge", "up to 60 days from the charge": a window, not the time gone by
 _WINDOW_WORDS_RE = re.compile(r"\b(?:within|up\s+to|for|until|till|no\s+later\s+than|no\s+more\s+than|at\s+most|by|before)\s+$", re.I)
 _FROM_NOW_RE = re.compile(r"\b(?:in|within|over|during)\s+the\s+next\s+$", re.I)
-_TIME_LEFT_RE = re.compile(r"(?:\s+(?:or\s+more|or\s+so|still|later|left|remaining|to\s+go)\b)*?\s*(?:later|left|remaining|to\s+go)\b", re.I)
+_TIME_LEFT_RE = re.compile(
+    r"(?:\s+(?:or\s+more|or\s+so|still|later|left|remaining|to\s+go)\b)*?\s*(?:later|left|remaining|to\s+go|from\s+(?:today|now))\b", re.I
+)
 # "Within those 7 days": a value said again, pointing back at where it was first said
 _ANAPHORA_RE = re.compile(r"\b(?:those|these|the\s+same|that|your)\s+$", re.I)
 _MINUS_RE = re.compile(r"\b(?:less|minus|deduct(?:ed|ing)?|subtract(?:ed|ing)?|take\s+off|taken\s+off|after\s+(?:the\s+)?(?:two\s+|both\s+)?refunds?)\b|\s[-\u2212]\s", re.I)
