@@ -136,6 +136,21 @@ KNOWN_MISSES = {
     "ticket's scope",
     "heldout5_sla_credit_claim-08": "promises the SLA credit as a refund to the card: the 'never paid out as cash' rule's "
     "phrasings do not cover it",
+    # Held-out batch 6 (70 replies: three family tickets and four ordinary ones, a sixth reviewer, written after
+    # every fix and never tuned on): the grader as it stands misjudged these 3 of 35 correct and 5 of 35 wrong.
+    "heldout6_accounts_not_owner_eval-04": "'why I can't do this as asked' declines in words none of the rule's phrasings hold",
+    "heldout6_api_key_rotation-03": "'most probably your key has crossed its 90 days' hedges the customer's case, and the doubt is "
+    "read as a hedge on the 90-day lifetime",
+    "heldout6_api_key_rotation-09": "invents a 'Never expire' option for Business keys: a console feature no fact in scope denies",
+    "heldout6_billing_refund_window_train-04": "'the usage overage of 66,00 USD ... is not refundable' leaves the amount bound "
+    "to the refund, its negation in another segment, and the right amount beside it is tied to the refund by no word of its own",
+    "heldout6_data_deletion_request-08": "refuses the account owner's request: who may ask is not a fact this ticket requires",
+    "heldout6_data_deletion_request-09": "promises to delete invoices and payment records: the rule that they are kept is not "
+    "among this ticket's facts",
+    "heldout6_incidents_rate_peak_eval-07": "'so an upgrade is not necessary', the wrong decision, is not read as denying that "
+    "an upgrade is needed",
+    "heldout6_log_retention_plan-09": "invents a cold-storage recovery of expired logs: no phrasing of the rule that support "
+    "cannot recover them covers it",
 }
 
 
@@ -166,11 +181,11 @@ def test_at_most_3_percent_misjudged_overall_outside_the_held_out_batches(label)
     assert rate([c for c in CASES if c.label == label and not c.id.startswith("heldout")]) <= 0.03
 
 
-# The held-out batches (tests/fidelity/heldout*.yaml): five reviewers' replies, mostly to the reasoning families,
-# each batch written after the previous one's fixes and measured before its own (RESULTS.md); batch 5 was never
+# The held-out batches (tests/fidelity/heldout*.yaml): six reviewers' replies, mostly to the reasoning families,
+# each batch written after the previous one's fixes and measured before its own (RESULTS.md); batch 6 was never
 # tuned on. They stay harder than the rest; these bounds are where they stand now, so a change can only keep or
 # lower them.
-HELD_OUT_AT_MOST = {"correct": 0.15, "wrong": 0.16}
+HELD_OUT_AT_MOST = {"correct": 0.12, "wrong": 0.16}
 
 
 @pytest.mark.parametrize("label", ["correct", "wrong"])
