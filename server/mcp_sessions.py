@@ -39,7 +39,7 @@ class McpSessions:
         self._local: OrderedDict[str, str] = OrderedDict()  # episode id -> OpenEnv session id here
         self._closed: OrderedDict[str, None] = OrderedDict()  # closed here: not resumed again
         self._limit = 4 * max_sessions  # OpenEnv reaps idle sessions itself; this only bounds the map
-        self._resuming: dict[str, asyncio.Lock] = {}
+        self._resuming = asyncio.Lock()  # one resume at a time: two calls for one id open one session
 
     async def create(self, message: dict[str, Any], start: dict[str, Any]) -> dict[str, Any]:
         """`openenv/session/create` with the reset arguments `start`: OpenEnv's answer with
@@ -91,26 +91,21 @@ class McpSessions:
     async def _resume(self, episode_id: str) -> str | dict[str, Any] | None:
         """An OpenEnv session here whose episode is `episode_id` replayed from the log: its id;
         None if the log has no such episode; OpenEnv's error reply if it could not open one."""
-        lock = self._resuming.setdefault(episode_id, asyncio.Lock())
-        try:
-            async with lock:
-                if episode_id in self._local:
-                    return self._local[episode_id]
-                token = EPISODE_START.set({"episode_id": episode_id, "resume": True})
-                try:
-                    reply = await self._call({"jsonrpc": "2.0", "id": 0, "method": "openenv/session/create", "params": {}})
-                except ValueError:  # not in the log (EpisodeResumeError), or expired
-                    return None
-                finally:
-                    EPISODE_START.reset(token)
-                session_id = (reply.get("result") or {}).get("session_id")
-                if session_id is None:
-                    return reply
-                self._remember(episode_id, session_id)
-                return session_id
-        finally:
-            if not lock.locked():
-                self._resuming.pop(episode_id, None)
+        async with self._resuming:
+            if episode_id in self._local:
+                return self._local[episode_id]
+            token = EPISODE_START.set({"episode_id": episode_id, "resume": True})
+            try:
+                reply = await self._call({"jsonrpc": "2.0", "id": 0, "method": "openenv/session/create", "params": {}})
+            except ValueError:  # not in the log (EpisodeResumeError), or expired
+                return None
+            finally:
+                EPISODE_START.reset(token)
+            session_id = (reply.get("result") or {}).get("session_id")
+            if session_id is None:
+                return reply
+            self._remember(episode_id, session_id)
+            return session_id
 
     def _remember(self, episode_id: str, session_id: str) -> None:
         self._local[episode_id] = session_id

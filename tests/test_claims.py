@@ -233,7 +233,6 @@ def test_money_left_and_money_on_hold_bind_to_their_facts():
 
 # --- parts and totals, voice, and where a negation or a doubt stops ------------------------------
 
-from support_env.grading.promises import promises  # noqa: E402
 
 DATA_LOSS = ("hard_mixed_queue", "H10")  # escalated to on-call engineering, first update within 1 hour
 REFUNDED = ticket_fact("refund_amount", "$3,657.50")
@@ -291,23 +290,30 @@ def test_amounts_are_read_in_the_continental_spelling_too(text, cents):
     assert q.kind == "money" and q.value == cents
 
 
-def test_a_rate_with_a_dot_grouping_thousands_is_read_as_thousands():
-    (q,) = extract_quantities("The limit of the Business plan is 3.000 requests per minute.")
-    assert q.kind == "rate" and q.value == 3000
+@pytest.mark.parametrize("text, per_minute", [
+    ("The limit of the Business plan is 3.000 requests per minute.", 3000),  # a dot grouping thousands
+    ("For your plan Pro, the limit is of 600 requests by minute.", 600),
+])
+def test_rates_are_read_in_other_spellings_too(text, per_minute):
+    (q,) = extract_quantities(text)
+    assert q.kind == "rate" and q.value == per_minute
 
 
-def test_times_counted_from_the_case_or_from_today_are_not_second_answers():
-    hold = ticket_fact("authorised_amount", "$1,300.00")
-    # a window stated rightly, and the charge's age beside it
-    aged = "Refunds can be requested within 14 days. Today is 16 days after the charge, so it is too late."
-    assert graded_with(REFUND, aged, (), hold).wrong == ()
-    # ... and the time left, counted from today
-    left = "Refunds can be requested within 14 days of the charge, which for you means within the next 3 days."
-    assert graded_with(REFUND, left, (), hold).wrong == ()
-    # ... but a second window with nothing to say what it is counted from stays a claim, and so does a window
-    # counted from the charge
-    assert graded_with(REFUND, "Refunds can be requested within 14 days, or within 16 days for some charges.", (), hold).wrong
-    assert graded_with(REFUND, "Refunds can be requested up to 30 days after the charge.", (), hold).wrong
+@pytest.mark.parametrize("text", [
+    "Refunds can be requested within 14 days. Today is 16 days after the charge, so it is too late.",  # the charge's age
+    "Refunds can be requested within 14 days of the charge, which for you means within the next 3 days.",  # the time left
+    "Refunds can be requested within 14 days of the charge: for yours that is 3 days from today.",
+])
+def test_times_counted_from_the_case_or_from_today_are_not_second_answers(text):
+    assert graded_with(REFUND, text, ()).wrong == ()
+
+
+@pytest.mark.parametrize("text", [
+    "Refunds can be requested within 14 days, or within 16 days for some charges.",  # counted from nothing said
+    "Refunds can be requested up to 30 days after the charge.",  # a window counted from the charge
+])
+def test_a_second_window_or_one_counted_from_the_charge_stays_a_claim(text):
+    assert graded_with(REFUND, text, ()).wrong
 
 
 def test_a_value_named_nowhere_near_its_fact_but_equal_to_it_is_that_fact_not_another_articles():
@@ -344,13 +350,3 @@ def test_a_day_of_the_month_in_words_is_a_date(text, day):
 def test_an_ordinal_before_a_month_and_hours_of_availability_are_no_date_and_no_duration(text):
     assert all(q.kind not in ("date", "duration") for q in extract_quantities(text)), extract_quantities(text)
 
-
-def test_a_rate_said_by_the_minute_is_a_rate():
-    (q,) = extract_quantities("For your plan Pro, the limit is of 600 requests by minute.")
-    assert q.kind == "rate" and q.value == 600
-
-
-def test_days_counted_from_today_are_the_time_left_not_a_window():
-    hold = ticket_fact("authorised_amount", "$1,300.00")
-    text = "Refunds can be requested within 14 days of the charge: for yours that is 3 days from today."
-    assert graded_with(REFUND, text, (), hold).wrong == ()

@@ -337,11 +337,7 @@ def _value_claims(
     stated = extract_quantities(text)
     dates = [q for q in stated if q.kind == "date"]
     parts = _summands(text, stated, segments)
-    # sentences about another record of the customer's than the one asked ("your other key ...")
-    about_another_record = (
-        {i for i, parts_ in by_sentence(segments).items() if any(_ANOTHER_RECORD_RE.search(s.text) for s in parts_)}
-        if _ANOTHER_RECORD_RE.search(text) else set()
-    )
+    about_another_record = _sentences_matching(_ANOTHER_RECORD_RE, text, segments)
     for q in stated:
         segment = next((s for s in segments if s.start <= q.start < s.end), None)
         if segment is None or segment.sentence in questions or segment.reported or _OWN_PLAN_RE.search(segment.text):
@@ -396,8 +392,11 @@ def _own_words(segment: Segment, segments: list[Segment]) -> list[Segment]:
     return [segment]
 
 
-def sentence_text(segments: list[Segment], sentence: int) -> str:
-    return " ".join(s.text for s in segments if s.sentence == sentence)
+def _sentences_matching(pattern: re.Pattern, text: str, segments: list[Segment]) -> set[int]:
+    """The sentences one of whose segments `pattern` finds (none looked at where the reply has no match)."""
+    if not pattern.search(text):
+        return set()
+    return {i for i, parts in by_sentence(segments).items() if any(pattern.search(s.text) for s in parts)}
 
 
 _COUNT = r"(?:\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"  # not "one": "the other one of $1,324"
@@ -446,7 +445,7 @@ def _summands(text: str, stated: list[Quantity], segments: list[Segment]) -> dic
         if segment is not None:
             where[id(q)] = segment
     parts: dict[int, Quantity] = {}
-    minus = bool(_MINUS_RE.search(text))
+    subtracting = _sentences_matching(_MINUS_RE, text, segments)
     for total in money:
         if id(total) not in where:
             continue
@@ -464,21 +463,21 @@ def _summands(text: str, stated: list[Quantity], segments: list[Segment]) -> dic
             parts.setdefault(id(q), total)
         # A result and the amounts it is worked out from, in either order: "$11,236.50 net: the $12,990.00
         # charge less the two refunds of $519.50 and $1,234.00" (the charge less the refunds is the result).
-        if not minus or not _MINUS_RE.search(sentence_text(segments, at)):
+        if at not in subtracting:
             continue  # "$399.00 plus $43.00, $442.00 in total" adds: $442.00 is not worked out from $399.00
         around = [q for q in money if q is not total and id(q) in where and where[id(q)].sentence == at][:_MAX_SUMMANDS]
         for start in (q for q in around if q.value > total.value):
-            taken = _adding_up([q for q in around if q is not start and q.value < start.value], start.value - total.value)
-            if taken or any(q.value == start.value - total.value for q in around):
-                for q in (start, *taken, *(q for q in around if not taken and q.value == start.value - total.value)):
+            taken = _adding_up([q for q in around if q is not start and q.value < start.value], start.value - total.value, least=1)
+            if taken:
+                for q in (start, *taken):
                     parts.setdefault(id(q), total)
                 break
     return parts
 
 
-def _adding_up(pool: list[Quantity], value: float) -> tuple[Quantity, ...]:
-    """Two or more members of `pool` (in cents) that add up to `value`, if any: the first such set."""
-    for size in range(2, len(pool) + 1):
+def _adding_up(pool: list[Quantity], value: float, least: int = 2) -> tuple[Quantity, ...]:
+    """At least `least` members of `pool` (in cents) that add up to `value`, if any: the first such set."""
+    for size in range(least, len(pool) + 1):
         for chosen in combinations(pool, size):
             if sum(q.value for q in chosen) == value:
                 return chosen
