@@ -350,3 +350,10 @@ def test_a_day_of_the_month_in_words_is_a_date(text, day):
 def test_an_ordinal_before_a_month_and_hours_of_availability_are_no_date_and_no_duration(text):
     assert all(q.kind not in ("date", "duration") for q in extract_quantities(text)), extract_quantities(text)
 
+
+
+def test_no_matter_how_often_negates_nothing():
+    """"Keys expire 90 days after creation no matter how often they're used" states the lifetime."""
+    text = "Yes. Keys expire 90 days after creation no matter how often they're used, so rotate it before then."
+    assert graded(*KEYS, text).wrong == ()
+    assert graded(*KEYS, "Keys do not expire after 90 days, no matter how often they're used.").wrong

@@ -151,6 +151,10 @@ KNOWN_MISSES = {
     "an upgrade is needed",
     "heldout6_log_retention_plan-09": "invents a cold-storage recovery of expired logs: no phrasing of the rule that support "
     "cannot recover them covers it",
+    # Batch 7 (ten replies on two family tickets, written after batch 6 was graded): one correct reply marked down
+    # ("no matter how often" read as a negation; fixed, pinned in test_claims.py) and this wrong one passed.
+    "heldout7_billing_auth_hold_train-05": "advises a chargeback with the bank: forbidden acts are commitments of ours, "
+    "and advice to the customer that policy rules out is not read (as heldout3_billing_auth_hold_train-09)",
 }
 
 
@@ -185,7 +189,7 @@ def test_at_most_3_percent_misjudged_overall_outside_the_held_out_batches(label)
 # each batch written after the previous one's fixes and measured before its own (RESULTS.md); batch 6 was never
 # tuned on. They stay harder than the rest; these bounds are where they stand now, so a change can only keep or
 # lower them.
-HELD_OUT_AT_MOST = {"correct": 0.12, "wrong": 0.16}
+HELD_OUT_AT_MOST = {"correct": 0.115, "wrong": 0.16}
 
 
 @pytest.mark.parametrize("label", ["correct", "wrong"])

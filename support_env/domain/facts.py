@@ -495,13 +495,19 @@ _NEGATION_WORDS = frozenset({
     "non", "cannot",
 })
 _NO_NEED = ("need", "needs", "necessary")
+# "no problem", "no worries", "no matter how often": a "no" before these negates nothing (a reply and a
+# phrasing alike; grading/claims.py reads replies with the same set)
+NO_IDIOMS = frozenset({"problem", "problems", "worries", "worry", "issue", "issues", "trouble", "doubt", "hassle", "matter"})
 
 
 def _phrase(text: str) -> tuple[bool, tuple[str, ...]]:
     """(whether the phrase negates, its content stems without the negation)."""
     words = tokens(text)
     # "whether used or not" states both, it denies nothing
-    negates = any(w in _NEGATION_WORDS and not (w == "not" and words[i - 1:i] == ["or"]) for i, w in enumerate(words))
+    negates = any(
+        w in _NEGATION_WORDS and not (w == "not" and words[i - 1:i] == ["or"]) and not (w == "no" and words[i + 1:i + 2] and words[i + 1] in NO_IDIOMS)
+        for i, w in enumerate(words)
+    )
     kept = [w for w in words if w not in _NEGATION_WORDS and not (negates and w in _NO_NEED) and w not in STOPWORDS]
     return negates, tuple(stem(w) for w in kept)
 

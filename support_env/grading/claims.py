@@ -42,7 +42,7 @@ from functools import lru_cache
 from itertools import combinations
 from typing import Sequence
 
-from ..domain.facts import Fact, Quantity, extract_quantities
+from ..domain.facts import NO_IDIOMS, Fact, Quantity, extract_quantities
 from ..domain.words import STOPWORDS, plain, stem, stems, tokens
 
 PLANS = ("free", "pro", "business", "enterprise")
@@ -261,7 +261,7 @@ def _negates(words: list[str], i: int) -> bool:
         return False
     if w == "not" and following[:1] == ["exceed"]:
         return False
-    if w == "no" and following[:1] and following[0] in _NO_IDIOMS:
+    if w == "no" and following[:1] and following[0] in NO_IDIOMS:
         return False  # "no problem creating it", "no worries"
     if w == "not" and i and words[i - 1] == "or" and not following:
         return False  # "whether they are used or not": both, not a denial
@@ -273,7 +273,6 @@ def _negates(words: list[str], i: int) -> bool:
 _NEGATION_START = _NEGATORS | {"any", "anymore"}
 # "not answering within 10 seconds": the negation denies the action, not the time it is measured by.
 _NEGATED_ACTION_RE = re.compile(r"\b(?:not|never|without)\s+\w+ing\s+(?:\w+\s+){0,2}$")
-_NO_IDIOMS = frozenset({"problem", "problems", "worries", "worry", "issue", "issues", "trouble", "doubt", "hassle"})
 _COMPARATIVES = frozenset({"more", "later", "less", "fewer", "longer", "earlier", "sooner", "over"})
 _CONDITION_RE = re.compile(r"^\s*(?:if|unless|when|whenever|once|whether|in case)\b", re.I)
 
